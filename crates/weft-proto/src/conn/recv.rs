@@ -1,0 +1,320 @@
+//! The read path: frame headers checked against the connection's state, payloads unmasked in
+//! place, messages assembled or streamed as fragments. It never writes; replies are queued.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::{Connection, Life};
+use crate::close::CloseFrame;
+use crate::error::ProtocolError;
+use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::message::{DataKind, Event, Fragment, Message, Text};
+use crate::role::Role;
+use crate::utf8::Utf8Validator;
+
+/// What the decoder expects next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadState {
+    Header,
+    /// Inside a frame's payload. `done` counts payload bytes already handled: in message mode
+    /// they sit unmasked and validated at the front of the read buffer; in fragment mode they
+    /// have been delivered.
+    Payload { header: FrameHeader, done: u64 },
+    /// Reading has ended (the peer closed, or the connection failed): input is discarded.
+    Done,
+}
+
+impl ReadState {
+    pub(super) fn bytes_wanted(&self) -> usize {
+        match self {
+            ReadState::Payload { header, done } => {
+                usize::try_from(header.payload_len - done).unwrap_or(usize::MAX)
+            }
+            ReadState::Header | ReadState::Done => 0,
+        }
+    }
+}
+
+/// A data message being received.
+#[derive(Debug)]
+pub(super) struct Incoming {
+    kind: DataKind,
+    /// The frames so far, in message mode. Empty until a second frame arrives, so a message of
+    /// one frame is handed out straight from the read buffer without a copy.
+    assembled: BytesMut,
+    /// Payload bytes so far, the current frame included.
+    len: u64,
+    /// Frames so far, the current one included.
+    frames: usize,
+    utf8: Option<Utf8Validator>,
+}
+
+impl Connection {
+    /// Consumes bytes read from the peer, queuing events for [`poll_event`](Self::poll_event)
+    /// and any replies for [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// Bytes it cannot use yet (a partial frame) stay at the front of `buf`: pass the same
+    /// buffer again with new bytes appended. A partial payload may already be unmasked in
+    /// place, so the buffer must not be rewound or edited in between.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] fails the connection (§7.1.7): a close frame with the error's code
+    /// is queued, a [`Transmit::Shutdown`](super::Transmit::Shutdown) follows it, and later
+    /// input is ignored. Events decoded before the bad frame stay queued and are still
+    /// delivered; nothing already accepted is lost.
+    pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        if self.config.is_raw_mode() {
+            if !buf.is_empty() {
+                self.events.push_back(Event::Raw(buf.split().freeze()));
+            }
+            return Ok(());
+        }
+        self.read_frames(buf).map_err(|e| self.fail(e))
+    }
+
+    fn read_frames(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        loop {
+            let progressed = match self.read {
+                ReadState::Done => {
+                    buf.clear();
+                    false
+                }
+                ReadState::Header => match FrameHeader::decode(buf)? {
+                    Some((header, header_len)) => {
+                        self.accept_header(&header)?;
+                        buf.advance(header_len);
+                        self.read = ReadState::Payload { header, done: 0 };
+                        true
+                    }
+                    None => false,
+                },
+                ReadState::Payload { header, done } => {
+                    if header.opcode.is_control() {
+                        self.read_control(header, buf)?
+                    } else if self.config.is_fragment_mode() {
+                        self.read_fragment(header, done, buf)?
+                    } else {
+                        self.read_message_frame(header, done, buf)?
+                    }
+                }
+            };
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The checks that need the connection's state (§5.1-§5.4 and the limits), and the start
+    /// of a message for a text or binary frame.
+    fn accept_header(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv & !self.reserved_bits != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if header.opcode.is_control() {
+            return Ok(());
+        }
+        let limits = self.config.limits;
+        if header.payload_len > limits.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.payload_len,
+                limit: limits.max_frame_size,
+            });
+        }
+        let incoming = match (header.opcode, self.incoming.as_mut()) {
+            (OpCode::Continuation, Some(incoming)) => incoming,
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => {
+                let kind = if opcode == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                self.incoming.insert(Incoming {
+                    kind,
+                    assembled: BytesMut::new(),
+                    len: 0,
+                    frames: 0,
+                    utf8: (kind == DataKind::Text).then(Utf8Validator::new),
+                })
+            }
+        };
+        incoming.frames += 1;
+        if incoming.frames > limits.max_fragments {
+            return Err(ProtocolError::TooManyFragments {
+                limit: limits.max_fragments,
+            });
+        }
+        incoming.len = incoming.len.saturating_add(header.payload_len);
+        if !self.config.is_fragment_mode() && incoming.len > limits.max_message_size as u64 {
+            return Err(ProtocolError::MessageTooLarge {
+                limit: limits.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    fn read_control(
+        &mut self,
+        header: FrameHeader,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        // A control payload is at most 125 bytes (checked at decode), so wait for all of it.
+        let len = header.payload_len as usize;
+        if buf.len() < len {
+            return Ok(false);
+        }
+        let mut payload = buf.split_to(len);
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        self.read = ReadState::Header;
+        match header.opcode {
+            OpCode::Ping => {
+                if self.config.is_auto_pong() && self.life == Life::Open {
+                    self.queue_pong(payload.clone());
+                }
+                self.events.push_back(Event::Message(Message::Ping(payload)));
+            }
+            OpCode::Pong => self.events.push_back(Event::Message(Message::Pong(payload))),
+            _ => self.read_close(&payload)?,
+        }
+        Ok(true)
+    }
+
+    /// The peer's close frame (§5.5.1): reported, echoed with the same code if this side has
+    /// not closed yet, and the end of reading.
+    fn read_close(&mut self, payload: &Bytes) -> Result<(), ProtocolError> {
+        let frame = CloseFrame::parse(payload)?;
+        self.read = ReadState::Done;
+        self.incoming = None;
+        match self.life {
+            Life::Open => {
+                let echo = CloseFrame {
+                    code: frame.code,
+                    reason: String::new(),
+                };
+                self.queue_close(&echo);
+                self.life = Life::CloseReceived;
+            }
+            Life::CloseSent => {
+                self.life = Life::Closed {
+                    shutdown: self.role == Role::Server,
+                };
+            }
+            Life::CloseReceived | Life::Closed { .. } => {}
+        }
+        self.events.push_back(Event::Close(frame));
+        Ok(())
+    }
+
+    /// Message mode: unmask and validate payload bytes as they arrive, so invalid text fails at
+    /// the first bad byte; hand the frame on once all of it is in the buffer.
+    fn read_message_frame(
+        &mut self,
+        header: FrameHeader,
+        done: u64,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        let Some(incoming) = self.incoming.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        // Fits: the message limit (a usize) bounds the frame in message mode.
+        let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
+        let done = done as usize;
+        let available = buf.len().min(len);
+        if available > done {
+            let fresh = &mut buf[done..available];
+            if let Some(key) = header.mask {
+                apply_mask(fresh, key, done);
+            }
+            if let Some(utf8) = incoming.utf8.as_mut() {
+                utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if available < len {
+            self.read = ReadState::Payload {
+                header,
+                done: available as u64,
+            };
+            return Ok(false);
+        }
+        let payload = buf.split_to(len);
+        self.read = ReadState::Header;
+        if !header.fin {
+            incoming.assembled.extend_from_slice(&payload);
+            return Ok(true);
+        }
+        if let Some(utf8) = incoming.utf8.as_mut() {
+            utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let data = if incoming.assembled.is_empty() {
+            payload.freeze()
+        } else {
+            incoming.assembled.extend_from_slice(&payload);
+            incoming.assembled.split().freeze()
+        };
+        let message = match incoming.kind {
+            DataKind::Text => Message::Text(Text::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        };
+        self.incoming = None;
+        self.events.push_back(Event::Message(message));
+        Ok(true)
+    }
+
+    /// Fragment mode: hand on whatever part of the payload has arrived, with curl's metadata.
+    fn read_fragment(
+        &mut self,
+        header: FrameHeader,
+        done: u64,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        let Some(incoming) = self.incoming.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let remaining = header.payload_len - done;
+        let take = remaining.min(buf.len() as u64) as usize;
+        if take == 0 && remaining > 0 {
+            return Ok(false);
+        }
+        let mut data = buf.split_to(take);
+        if let Some(key) = header.mask {
+            apply_mask(&mut data, key, (done % 4) as usize);
+        }
+        let bytes_left = remaining - take as u64;
+        if let Some(utf8) = incoming.utf8.as_mut() {
+            utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
+            if bytes_left == 0 && header.fin {
+                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let fragment = Fragment {
+            kind: incoming.kind,
+            data: data.freeze(),
+            offset: done,
+            bytes_left,
+            is_final_frame: header.fin,
+            is_first_frame: incoming.frames == 1,
+        };
+        self.read = if bytes_left == 0 {
+            if header.fin {
+                self.incoming = None;
+            }
+            ReadState::Header
+        } else {
+            ReadState::Payload {
+                header,
+                done: done + take as u64,
+            }
+        };
+        self.events.push_back(Event::Fragment(fragment));
+        Ok(true)
+    }
+}

@@ -1,0 +1,321 @@
+//! The send side: whole messages, messages as several frames (Tcl's `send ... final`), and one
+//! frame in parts with its length declared up front (curl's `CURLWS_OFFSET`).
+
+use bytes::Bytes;
+
+use super::{Connection, Life};
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::UsageError;
+use crate::frame::{FrameHeader, OpCode, apply_mask, new_mask_key};
+use crate::message::{DataKind, Message};
+
+/// What the caller is in the middle of sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SendState {
+    Idle,
+    /// A message sent as several frames, not yet finished.
+    Message { kind: DataKind },
+    /// A frame whose header is out and whose payload is still coming.
+    Frame {
+        remaining: u64,
+        mask: Option<[u8; 4]>,
+        offset: u64,
+        /// Whether the frame ends its message (then `Idle` follows), or `Message` follows.
+        fin: bool,
+        kind: DataKind,
+    },
+}
+
+impl SendState {
+    /// Control frames may go between frames, never inside one (§5.4).
+    pub(super) fn can_interleave_control(self) -> bool {
+        !matches!(self, SendState::Frame { .. })
+    }
+}
+
+impl Connection {
+    /// Queues a whole message as one frame, or a PING or PONG.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once this side has sent its close frame,
+    /// [`UsageError::MessageInProgress`] for a data message while a fragmented one is open,
+    /// [`UsageError::FrameInProgress`] while a declared frame is half sent,
+    /// [`UsageError::ControlPayloadTooLong`] for a PING or PONG over 125 bytes.
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        match message {
+            Message::Text(text) => {
+                self.check_idle()?;
+                self.queue_frame(true, OpCode::Text, text.into_bytes());
+            }
+            Message::Binary(data) => {
+                self.check_idle()?;
+                self.queue_frame(true, OpCode::Binary, data);
+            }
+            Message::Ping(data) => self.send_control(OpCode::Ping, data)?,
+            Message::Pong(data) => self.send_control(OpCode::Pong, data)?,
+        }
+        Ok(())
+    }
+
+    /// Queues one frame of a message (Tcl's `send $sock $type $msg $final`). The first call
+    /// opens a message of `kind`; later calls continue it whatever `kind` says; the call with
+    /// `is_final` ends it. PINGs and PONGs may be sent between the frames.
+    ///
+    /// Text sent this way is not validated: a frame may end inside a character, and the caller
+    /// vouches for the whole message.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once this side has sent its close frame,
+    /// [`UsageError::FrameInProgress`] while a declared frame is half sent.
+    pub fn send_frame(
+        &mut self,
+        kind: DataKind,
+        data: Bytes,
+        is_final: bool,
+    ) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        let (opcode, kind) = self.next_data_opcode(kind)?;
+        self.queue_frame(is_final, opcode, data);
+        self.send = if is_final {
+            SendState::Idle
+        } else {
+            SendState::Message { kind }
+        };
+        Ok(())
+    }
+
+    /// Starts a frame of `payload_len` bytes whose payload follows in parts through
+    /// [`send_frame_data`](Self::send_frame_data) (curl's `CURLWS_OFFSET`): a frame of any
+    /// size streams out without being held in memory. Frame sequencing is as for
+    /// [`send_frame`](Self::send_frame).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send_frame`](Self::send_frame).
+    pub fn start_frame(
+        &mut self,
+        kind: DataKind,
+        payload_len: u64,
+        is_final: bool,
+    ) -> Result<(), UsageError> {
+        self.check_can_send()?;
+        let (opcode, kind) = self.next_data_opcode(kind)?;
+        let mask = self.role.masks_outgoing().then(new_mask_key);
+        let header = FrameHeader {
+            fin: is_final,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len,
+        };
+        self.queue_header(&header);
+        self.send = SendState::Frame {
+            remaining: payload_len,
+            mask,
+            offset: 0,
+            fin: is_final,
+            kind,
+        };
+        self.finish_declared_frame_if_done();
+        Ok(())
+    }
+
+    /// Sends the next part of the frame opened by [`start_frame`](Self::start_frame).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::FrameOverrun`] if `data` goes past the declared length (nothing is sent),
+    /// [`UsageError::NoMessageInProgress`] if no frame is open.
+    pub fn send_frame_data(&mut self, data: Bytes) -> Result<(), UsageError> {
+        let SendState::Frame {
+            remaining,
+            mask,
+            offset,
+            fin,
+            kind,
+        } = self.send
+        else {
+            return Err(UsageError::NoMessageInProgress);
+        };
+        let len = data.len() as u64;
+        if len > remaining {
+            return Err(UsageError::FrameOverrun(len - remaining));
+        }
+        self.queue_payload(data, mask, offset);
+        self.send = SendState::Frame {
+            remaining: remaining - len,
+            mask,
+            offset: offset + len,
+            fin,
+            kind,
+        };
+        self.finish_declared_frame_if_done();
+        Ok(())
+    }
+
+    /// Starts the close handshake (§5.5.1, §7.1.2): queues a close frame with `code` and
+    /// `reason`. [`CloseCode::NO_STATUS`] sends a close frame with no payload. Calling it again,
+    /// or after the peer's close, does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidCloseCode`] for a code that may not be sent,
+    /// [`UsageError::CloseReasonTooLong`] for a reason over 123 bytes,
+    /// [`UsageError::FrameInProgress`] while a declared frame is half sent.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        let frame = if code == CloseCode::NO_STATUS && reason.is_empty() {
+            CloseFrame {
+                code,
+                reason: String::new(),
+            }
+        } else {
+            CloseFrame::new(code, reason)?
+        };
+        if self.life != Life::Open {
+            return Ok(());
+        }
+        if !self.send.can_interleave_control() {
+            return Err(UsageError::FrameInProgress);
+        }
+        self.queue_close(&frame);
+        self.life = Life::CloseSent;
+        Ok(())
+    }
+
+    /// Queues bytes to write untouched, in raw mode.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] unless the connection is in raw mode.
+    pub fn send_raw(&mut self, data: Bytes) -> Result<(), UsageError> {
+        if !self.config.is_raw_mode() {
+            return Err(UsageError::WrongMode);
+        }
+        self.out.push_payload(data);
+        Ok(())
+    }
+
+    /// Queues the reply to a PING, or defers it until a half-sent frame is done.
+    pub(super) fn queue_pong(&mut self, payload: Bytes) {
+        if self.send.can_interleave_control() {
+            self.queue_frame(true, OpCode::Pong, payload);
+        } else {
+            self.deferred_pong = Some(payload);
+        }
+    }
+
+    /// Queues a close frame, or defers it until a half-sent frame is done.
+    pub(super) fn queue_close(&mut self, frame: &CloseFrame) {
+        if self.send.can_interleave_control() {
+            self.queue_frame(true, OpCode::Close, frame.to_payload());
+        } else {
+            self.deferred_close = Some(frame.clone());
+        }
+    }
+
+    fn check_can_send(&self) -> Result<(), UsageError> {
+        if self.config.is_raw_mode() {
+            return Err(UsageError::WrongMode);
+        }
+        match self.life {
+            Life::Open => Ok(()),
+            _ => Err(UsageError::Closed),
+        }
+    }
+
+    fn check_idle(&self) -> Result<(), UsageError> {
+        match self.send {
+            SendState::Idle => Ok(()),
+            SendState::Message { .. } => Err(UsageError::MessageInProgress),
+            SendState::Frame { .. } => Err(UsageError::FrameInProgress),
+        }
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), UsageError> {
+        if payload.len() > 125 {
+            return Err(UsageError::ControlPayloadTooLong(payload.len()));
+        }
+        if !self.send.can_interleave_control() {
+            return Err(UsageError::FrameInProgress);
+        }
+        self.queue_frame(true, opcode, payload);
+        Ok(())
+    }
+
+    /// The opcode for the next data frame, and the kind of the message it belongs to.
+    fn next_data_opcode(&self, kind: DataKind) -> Result<(OpCode, DataKind), UsageError> {
+        match self.send {
+            SendState::Idle => Ok((
+                match kind {
+                    DataKind::Text => OpCode::Text,
+                    DataKind::Binary => OpCode::Binary,
+                },
+                kind,
+            )),
+            SendState::Message { kind } => Ok((OpCode::Continuation, kind)),
+            SendState::Frame { .. } => Err(UsageError::FrameInProgress),
+        }
+    }
+
+    /// After the last byte of a declared frame: move on, and send the replies it held up.
+    fn finish_declared_frame_if_done(&mut self) {
+        if let SendState::Frame {
+            remaining: 0,
+            fin,
+            kind,
+            ..
+        } = self.send
+        {
+            self.send = if fin {
+                SendState::Idle
+            } else {
+                SendState::Message { kind }
+            };
+            if let Some(payload) = self.deferred_pong.take() {
+                if matches!(self.life, Life::Open) {
+                    self.queue_frame(true, OpCode::Pong, payload);
+                }
+            }
+            if let Some(frame) = self.deferred_close.take() {
+                self.queue_frame(true, OpCode::Close, frame.to_payload());
+            }
+        }
+    }
+
+    fn queue_frame(&mut self, fin: bool, opcode: OpCode, payload: Bytes) {
+        let mask = self.role.masks_outgoing().then(new_mask_key);
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        self.queue_header(&header);
+        self.queue_payload(payload, mask, 0);
+    }
+
+    fn queue_header(&mut self, header: &FrameHeader) {
+        let n = header.encoded_len();
+        header.encode(self.out.tail());
+        self.out.wrote(n);
+    }
+
+    /// Masks while copying (a client's payload must be copied to be masked anyway); an
+    /// unmasked payload is queued without a copy.
+    fn queue_payload(&mut self, payload: Bytes, mask: Option<[u8; 4]>, offset: u64) {
+        match mask {
+            Some(key) => {
+                let tail = self.out.tail();
+                let start = tail.len();
+                tail.extend_from_slice(&payload);
+                apply_mask(&mut tail[start..], key, (offset % 4) as usize);
+                self.out.wrote(payload.len());
+            }
+            None => self.out.push_payload(payload),
+        }
+    }
+}

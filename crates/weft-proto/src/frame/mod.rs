@@ -1,0 +1,12 @@
+//! Frames on the wire (RFC 6455 §5.2): the header codec, opcodes and masking.
+//!
+//! Decoding never copies a payload: [`FrameHeader::decode`] reads only the header, and the
+//! payload stays in the caller's buffer.
+
+mod header;
+mod mask;
+mod opcode;
+
+pub use header::{FrameHeader, MAX_HEADER_LEN};
+pub use mask::{apply_mask, new_mask_key};
+pub use opcode::OpCode;
