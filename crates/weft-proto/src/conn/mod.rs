@@ -4,18 +4,16 @@ mod outbound;
 mod recv;
 mod send;
 
-use std::collections::VecDeque;
-
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
-use crate::error::ProtocolError;
-use crate::message::Event;
+use crate::error::{ProtocolError, UsageError};
+use crate::message::{DataKind, Event, Message};
 use crate::role::Role;
-use outbound::Outbound;
-use recv::{Incoming, ReadState};
-use send::SendState;
+
+pub use recv::Receiver;
+pub use send::Sender;
 
 /// Where the connection is in its life (RFC 6455 §7): `Open`, then `CloseSent` or
 /// `CloseReceived` depending on who closed first, then `Closed`.
@@ -53,179 +51,196 @@ impl Transmit {
     }
 }
 
+/// What the receiving half owes the sending half. [`Connection`] passes these on by itself;
+/// after [`Connection::into_split`] the runtime carries them from
+/// [`Receiver::poll_reply`] to [`Sender::handle_reply`], in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// A PING arrived with this payload and auto-PONG is on: send a PONG (§5.5.2).
+    Pong(Bytes),
+    /// The peer's close frame arrived: echo it, or complete the handshake this side began.
+    Close(CloseFrame),
+    /// The peer broke the protocol: send this close frame if none was sent, then shut down.
+    Fail(CloseFrame),
+    /// The peer's stream ended.
+    Eof,
+}
+
 /// One WebSocket connection after the opening handshake, without I/O.
 ///
 /// See the [crate docs](crate) for the order of calls. A connection never blocks, never reads
 /// a clock, and never writes from its read path: replies it owes come out of
-/// [`poll_transmit`](Self::poll_transmit).
+/// [`poll_transmit`](Self::poll_transmit). It is a [`Receiver`] and a [`Sender`] joined;
+/// [`into_split`](Self::into_split) separates them for runtimes that read and write on
+/// different tasks.
 #[derive(Debug)]
 pub struct Connection {
-    role: Role,
-    config: Config,
-    /// RSV bits that a negotiated extension owns; any other set bit fails the connection.
-    reserved_bits: u8,
-    life: Life,
-    read: ReadState,
-    incoming: Option<Incoming>,
-    events: VecDeque<Event>,
-    send: SendState,
-    out: Outbound,
-    /// A PONG owed while a declared frame is half sent; only the latest is kept (§5.5.3).
-    deferred_pong: Option<Bytes>,
-    /// Our close echo, owed while a declared frame is half sent.
-    deferred_close: Option<CloseFrame>,
-    error: Option<ProtocolError>,
-}
-
-/// The close handshake's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Life {
-    Open,
-    CloseSent,
-    CloseReceived,
-    /// `shutdown` is whether a [`Transmit::Shutdown`] is still owed once the queue drains.
-    Closed {
-        shutdown: bool,
-    },
+    rx: Receiver,
+    tx: Sender,
 }
 
 impl Connection {
     /// A connection in the open state, as after a successful handshake.
     pub fn new(role: Role, config: Config) -> Self {
         Connection {
-            role,
-            config,
-            reserved_bits: 0,
-            life: Life::Open,
-            read: ReadState::Header,
-            incoming: None,
-            events: VecDeque::new(),
-            send: SendState::Idle,
-            out: Outbound::default(),
-            deferred_pong: None,
-            deferred_close: None,
-            error: None,
+            rx: Receiver::new(role, config.clone()),
+            tx: Sender::new(role, config),
         }
     }
 
     /// Lets frames carry the given RSV bits (`0b100` = RSV1), which a negotiated extension owns
     /// (§5.2, §9). Without this, any set RSV bit fails the connection with 1002.
     pub fn with_reserved_bits(mut self, bits: u8) -> Self {
-        self.reserved_bits = bits & 0b111;
+        self.rx.set_reserved_bits(bits);
         self
+    }
+
+    /// The two halves, for reading and writing from different tasks. The runtime must pass
+    /// every [`Receiver::poll_reply`] to [`Sender::handle_reply`].
+    pub fn into_split(self) -> (Receiver, Sender) {
+        (self.rx, self.tx)
+    }
+
+    /// Joins halves split from the same connection.
+    pub fn from_split(rx: Receiver, tx: Sender) -> Self {
+        Connection { rx, tx }
     }
 
     /// This side's role.
     pub fn role(&self) -> Role {
-        self.role
+        self.tx.role()
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
-        &self.config
+        self.tx.config()
     }
 
     /// Where the connection is in the close handshake.
     pub fn state(&self) -> State {
-        match self.life {
-            Life::Open => State::Open,
-            Life::CloseSent => State::CloseSent,
-            Life::CloseReceived => State::CloseReceived,
-            Life::Closed { .. } => State::Closed,
-        }
+        self.tx.state()
     }
 
     /// Whether the close handshake has finished or the connection ended.
     pub fn is_closed(&self) -> bool {
-        matches!(self.life, Life::Closed { .. })
+        self.state() == State::Closed
     }
 
     /// The protocol error that failed the connection, if one did.
     pub fn error(&self) -> Option<&ProtocolError> {
-        self.error.as_ref()
+        self.rx.error()
+    }
+
+    /// Consumes bytes read from the peer; see [`Receiver::handle_data`]. Replies the bytes call
+    /// for (PONGs, the close echo, the close frame of a failure) are queued for
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] fails the connection (§7.1.7): a close frame with the error's code
+    /// is queued, a [`Transmit::Shutdown`] follows it, and later input is ignored. Events
+    /// decoded before the bad frame stay queued; nothing already accepted is lost.
+    pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        let result = self.rx.handle_data(buf);
+        self.pass_replies();
+        result
+    }
+
+    /// Reports that the peer's stream ended (read returned 0); see [`Receiver::handle_eof`].
+    /// A [`Transmit::Shutdown`] follows so the runtime closes its side.
+    pub fn handle_eof(&mut self) {
+        self.rx.handle_eof();
+        self.pass_replies();
     }
 
     /// The next event, in the order the peer sent it.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.rx.poll_event()
     }
 
-    /// The next chunk to write, or `None` when nothing is owed.
-    ///
-    /// Call it until `None` after every `handle_*` and command; several chunks may be gathered
-    /// into one vectored write.
+    /// The next chunk to write; see [`Sender::poll_transmit`].
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(chunk) = self.out.pop() {
-            if self.out.is_empty() && self.life == Life::CloseReceived {
-                // Our echo was the last thing queued: the handshake is complete.
-                self.life = Life::Closed {
-                    shutdown: self.role == Role::Server,
-                };
-            }
-            return Some(Transmit::Data(chunk));
-        }
-        if let Life::Closed { shutdown: true } = self.life {
-            self.life = Life::Closed { shutdown: false };
-            return Some(Transmit::Shutdown);
-        }
-        None
+        self.tx.poll_transmit()
     }
 
-    /// Bytes queued for writing and not yet handed out by `poll_transmit`. A runtime compares
-    /// this against its write-buffer watermarks.
+    /// Bytes queued for writing and not yet handed out; see [`Sender::pending_transmit`].
     pub fn pending_transmit(&self) -> usize {
-        self.out.len()
+        self.tx.pending_transmit()
     }
 
-    /// Payload bytes the frame being read still needs, so a runtime can size its next read.
-    /// Zero when between frames.
+    /// Payload bytes the frame being read still needs; see [`Receiver::read_hint`].
     pub fn read_hint(&self) -> usize {
-        self.read.bytes_wanted()
+        self.rx.read_hint()
     }
 
-    /// Reports that the peer's stream ended (read returned 0).
+    /// Queues a message; see [`Sender::send`].
     ///
-    /// After a completed close handshake this is the expected end. Otherwise the connection
-    /// ended abnormally: an [`Event::Close`] with [`CloseCode::ABNORMAL`] (1006) is queued.
-    /// Either way a [`Transmit::Shutdown`] follows so the runtime closes its side.
-    pub fn handle_eof(&mut self) {
-        if !self.is_closed() {
-            self.events.push_back(Event::Close(CloseFrame {
-                code: CloseCode::ABNORMAL,
-                reason: String::new(),
-            }));
-        }
-        self.read = ReadState::Done;
-        self.incoming = None;
-        self.life = Life::Closed { shutdown: true };
+    /// # Errors
+    ///
+    /// As for [`Sender::send`].
+    pub fn send(&mut self, message: Message) -> Result<(), UsageError> {
+        self.tx.send(message)
     }
 
-    /// Fails the connection (§7.1.7): queue a close frame with the error's code if this side has
-    /// not sent one, stop reading, and owe a shutdown.
-    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        if self.life == Life::Open && self.send.can_interleave_control() {
-            let reason = error_reason(&error);
-            let frame = CloseFrame {
-                code: error.close_code(),
-                reason,
-            };
-            self.queue_close(&frame);
-        }
-        self.read = ReadState::Done;
-        self.incoming = None;
-        self.life = Life::Closed { shutdown: true };
-        self.error = Some(error.clone());
-        error
+    /// Queues one frame of a message; see [`Sender::send_frame`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::send_frame`].
+    pub fn send_frame(
+        &mut self,
+        kind: DataKind,
+        data: Bytes,
+        is_final: bool,
+    ) -> Result<(), UsageError> {
+        self.tx.send_frame(kind, data, is_final)
     }
-}
 
-/// The error's description, cut to fit a close frame.
-fn error_reason(error: &ProtocolError) -> String {
-    let mut reason = error.to_string();
-    let mut cut = reason.len().min(crate::close::MAX_REASON_BYTES);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
+    /// Starts a frame whose payload follows in parts; see [`Sender::start_frame`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::start_frame`].
+    pub fn start_frame(
+        &mut self,
+        kind: DataKind,
+        payload_len: u64,
+        is_final: bool,
+    ) -> Result<(), UsageError> {
+        self.tx.start_frame(kind, payload_len, is_final)
     }
-    reason.truncate(cut);
-    reason
+
+    /// Sends the next part of a declared frame; see [`Sender::send_frame_data`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::send_frame_data`].
+    pub fn send_frame_data(&mut self, data: Bytes) -> Result<(), UsageError> {
+        self.tx.send_frame_data(data)
+    }
+
+    /// Starts the close handshake; see [`Sender::close`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::close`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), UsageError> {
+        self.tx.close(code, reason)
+    }
+
+    /// Queues bytes to write untouched, in raw mode; see [`Sender::send_raw`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::send_raw`].
+    pub fn send_raw(&mut self, data: Bytes) -> Result<(), UsageError> {
+        self.tx.send_raw(data)
+    }
+
+    fn pass_replies(&mut self) {
+        while let Some(reply) = self.rx.poll_reply() {
+            self.tx.handle_reply(reply);
+        }
+    }
 }

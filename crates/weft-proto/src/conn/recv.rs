@@ -1,10 +1,13 @@
 //! The read path: frame headers checked against the connection's state, payloads unmasked in
 //! place, messages assembled or streamed as fragments. It never writes; replies are queued.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Connection, Life};
-use crate::close::CloseFrame;
+use super::Reply;
+use crate::close::{CloseCode, CloseFrame, MAX_REASON_BYTES};
+use crate::config::Config;
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Event, Fragment, Message, Text};
@@ -48,7 +51,90 @@ pub(super) struct Incoming {
     utf8: Option<Utf8Validator>,
 }
 
-impl Connection {
+/// The receiving half of a connection: decodes frames into events, and says which replies
+/// the sending half owes (see [`Reply`]).
+///
+/// [`Connection`](super::Connection) holds one and hands its replies to its
+/// [`Sender`](super::Sender) itself; after [`Connection::into_split`](super::Connection::into_split)
+/// the runtime carries them, which lets reading and writing run on different tasks without a
+/// lock.
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    config: Config,
+    /// RSV bits that a negotiated extension owns; any other set bit fails the connection.
+    reserved_bits: u8,
+    read: ReadState,
+    incoming: Option<Incoming>,
+    events: VecDeque<Event>,
+    replies: VecDeque<Reply>,
+    /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
+    peer_closed: bool,
+    error: Option<ProtocolError>,
+}
+
+impl Receiver {
+    pub(super) fn new(role: Role, config: Config) -> Self {
+        Receiver {
+            role,
+            config,
+            reserved_bits: 0,
+            read: ReadState::Header,
+            incoming: None,
+            events: VecDeque::new(),
+            replies: VecDeque::new(),
+            peer_closed: false,
+            error: None,
+        }
+    }
+
+    pub(super) fn set_reserved_bits(&mut self, bits: u8) {
+        self.reserved_bits = bits & 0b111;
+    }
+
+    /// The next event, in the order the peer sent it.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next reply the sending half owes: hand it to
+    /// [`Sender::handle_reply`](super::Sender::handle_reply).
+    pub fn poll_reply(&mut self) -> Option<Reply> {
+        self.replies.pop_front()
+    }
+
+    /// The protocol error that failed the connection, if one did.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.error.as_ref()
+    }
+
+    /// Whether reading has ended: the peer closed, the connection failed, or the stream ended.
+    pub fn is_done(&self) -> bool {
+        self.read == ReadState::Done
+    }
+
+    /// Payload bytes the frame being read still needs, so a runtime can size its next read.
+    /// Zero when between frames.
+    pub fn read_hint(&self) -> usize {
+        self.read.bytes_wanted()
+    }
+
+    /// Reports that the peer's stream ended (read returned 0).
+    ///
+    /// After the peer's close frame this is the expected end. Otherwise the connection ended
+    /// abnormally: an [`Event::Close`] with [`CloseCode::ABNORMAL`] (1006) is queued.
+    pub fn handle_eof(&mut self) {
+        if !self.peer_closed && self.error.is_none() {
+            self.events.push_back(Event::Close(CloseFrame {
+                code: CloseCode::ABNORMAL,
+                reason: String::new(),
+            }));
+        }
+        self.read = ReadState::Done;
+        self.incoming = None;
+        self.replies.push_back(Reply::Eof);
+    }
+
     /// Consumes bytes read from the peer, queuing events for [`poll_event`](Self::poll_event)
     /// and any replies for [`poll_transmit`](Self::poll_transmit).
     ///
@@ -58,9 +144,8 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// A [`ProtocolError`] fails the connection (§7.1.7): a close frame with the error's code
-    /// is queued, a [`Transmit::Shutdown`](super::Transmit::Shutdown) follows it, and later
-    /// input is ignored. Events decoded before the bad frame stay queued and are still
+    /// A [`ProtocolError`] fails the connection (§7.1.7): a [`Reply::Fail`] asks the sender
+    /// for a close frame with the error's code and a shutdown, and later input is ignored. Events decoded before the bad frame stay queued and are still
     /// delivered; nothing already accepted is lost.
     pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
         if self.config.is_raw_mode() {
@@ -70,6 +155,19 @@ impl Connection {
             return Ok(());
         }
         self.read_frames(buf).map_err(|e| self.fail(e))
+    }
+
+    /// Fails the connection (§7.1.7): stop reading, and tell the sender to close with the
+    /// error's code.
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        self.read = ReadState::Done;
+        self.incoming = None;
+        self.error = Some(error.clone());
+        self.replies.push_back(Reply::Fail(CloseFrame {
+            code: error.close_code(),
+            reason: error_reason(&error),
+        }));
+        error
     }
 
     fn read_frames(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
@@ -177,8 +275,8 @@ impl Connection {
         self.read = ReadState::Header;
         match header.opcode {
             OpCode::Ping => {
-                if self.config.is_auto_pong() && self.life == Life::Open {
-                    self.queue_pong(payload.clone());
+                if self.config.is_auto_pong() {
+                    self.replies.push_back(Reply::Pong(payload.clone()));
                 }
                 self.events.push_back(Event::Message(Message::Ping(payload)));
             }
@@ -188,28 +286,14 @@ impl Connection {
         Ok(true)
     }
 
-    /// The peer's close frame (§5.5.1): reported, echoed with the same code if this side has
-    /// not closed yet, and the end of reading.
+    /// The peer's close frame (§5.5.1): reported, passed to the sender (to echo it or to
+    /// complete the handshake), and the end of reading.
     fn read_close(&mut self, payload: &Bytes) -> Result<(), ProtocolError> {
         let frame = CloseFrame::parse(payload)?;
         self.read = ReadState::Done;
         self.incoming = None;
-        match self.life {
-            Life::Open => {
-                let echo = CloseFrame {
-                    code: frame.code,
-                    reason: String::new(),
-                };
-                self.queue_close(&echo);
-                self.life = Life::CloseReceived;
-            }
-            Life::CloseSent => {
-                self.life = Life::Closed {
-                    shutdown: self.role == Role::Server,
-                };
-            }
-            Life::CloseReceived | Life::Closed { .. } => {}
-        }
+        self.peer_closed = true;
+        self.replies.push_back(Reply::Close(frame.clone()));
         self.events.push_back(Event::Close(frame));
         Ok(())
     }
@@ -317,4 +401,15 @@ impl Connection {
         self.events.push_back(Event::Fragment(fragment));
         Ok(true)
     }
+}
+
+/// The error's description, cut to fit a close frame.
+fn error_reason(error: &ProtocolError) -> String {
+    let mut reason = error.to_string();
+    let mut cut = reason.len().min(MAX_REASON_BYTES);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reason.truncate(cut);
+    reason
 }

@@ -3,11 +3,39 @@
 
 use bytes::Bytes;
 
-use super::{Connection, Life};
+use super::outbound::Outbound;
+use super::{Reply, State, Transmit};
 use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
 use crate::error::UsageError;
 use crate::frame::{FrameHeader, OpCode, apply_mask, new_mask_key};
 use crate::message::{DataKind, Message};
+use crate::role::Role;
+
+/// The sending half of a connection: encodes frames, runs the close handshake, and sends the
+/// replies its [`Receiver`](super::Receiver) reports.
+#[derive(Debug)]
+pub struct Sender {
+    role: Role,
+    config: Config,
+    life: Life,
+    send: SendState,
+    out: Outbound,
+    /// A PONG owed while a declared frame is half sent; only the latest is kept (§5.5.3).
+    deferred_pong: Option<Bytes>,
+    /// A close frame owed while a declared frame is half sent.
+    deferred_close: Option<CloseFrame>,
+}
+
+/// The close handshake's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Open,
+    CloseSent,
+    CloseReceived,
+    /// `shutdown` is whether a [`Transmit::Shutdown`] is still owed once the queue drains.
+    Closed { shutdown: bool },
+}
 
 /// What the caller is in the middle of sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +61,102 @@ impl SendState {
     }
 }
 
-impl Connection {
+impl Sender {
+    pub(super) fn new(role: Role, config: Config) -> Self {
+        Sender {
+            role,
+            config,
+            life: Life::Open,
+            send: SendState::Idle,
+            out: Outbound::default(),
+            deferred_pong: None,
+            deferred_close: None,
+        }
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the connection is in the close handshake.
+    pub fn state(&self) -> State {
+        match self.life {
+            Life::Open => State::Open,
+            Life::CloseSent => State::CloseSent,
+            Life::CloseReceived => State::CloseReceived,
+            Life::Closed { .. } => State::Closed,
+        }
+    }
+
+    /// The next chunk to write, or `None` when nothing is owed.
+    ///
+    /// Call it until `None` after every command and reply; several chunks may be gathered into
+    /// one vectored write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(chunk) = self.out.pop() {
+            if self.out.is_empty() && self.life == Life::CloseReceived {
+                // Our echo was the last thing queued: the handshake is complete.
+                self.life = Life::Closed {
+                    shutdown: self.role == Role::Server,
+                };
+            }
+            return Some(Transmit::Data(chunk));
+        }
+        if let Life::Closed { shutdown: true } = self.life {
+            self.life = Life::Closed { shutdown: false };
+            return Some(Transmit::Shutdown);
+        }
+        None
+    }
+
+    /// Bytes queued for writing and not yet handed out by `poll_transmit`. A runtime compares
+    /// this against its write-buffer watermarks.
+    pub fn pending_transmit(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Acts on a reply the [`Receiver`](super::Receiver) reported: answers a PING, echoes the
+    /// peer's close or completes the handshake, fails the connection, or notes the end of the
+    /// peer's stream.
+    pub fn handle_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Pong(payload) => {
+                if self.life == Life::Open {
+                    self.queue_pong(payload);
+                }
+            }
+            Reply::Close(frame) => match self.life {
+                Life::Open => {
+                    let echo = CloseFrame {
+                        code: frame.code,
+                        reason: String::new(),
+                    };
+                    self.queue_close(&echo);
+                    self.life = Life::CloseReceived;
+                }
+                Life::CloseSent => {
+                    self.life = Life::Closed {
+                        shutdown: self.role == Role::Server,
+                    };
+                }
+                Life::CloseReceived | Life::Closed { .. } => {}
+            },
+            Reply::Fail(frame) => {
+                if self.life == Life::Open {
+                    self.queue_close(&frame);
+                }
+                self.life = Life::Closed { shutdown: true };
+            }
+            Reply::Eof => self.life = Life::Closed { shutdown: true },
+        }
+    }
+
     /// Queues a whole message as one frame, or a PING or PONG.
     ///
     /// # Errors
@@ -140,6 +263,9 @@ impl Connection {
         else {
             return Err(UsageError::NoMessageInProgress);
         };
+        if self.state() == State::Closed {
+            return Err(UsageError::Closed);
+        }
         let len = data.len() as u64;
         if len > remaining {
             return Err(UsageError::FrameOverrun(len - remaining));
@@ -199,7 +325,7 @@ impl Connection {
     }
 
     /// Queues the reply to a PING, or defers it until a half-sent frame is done.
-    pub(super) fn queue_pong(&mut self, payload: Bytes) {
+    fn queue_pong(&mut self, payload: Bytes) {
         if self.send.can_interleave_control() {
             self.queue_frame(true, OpCode::Pong, payload);
         } else {
@@ -208,7 +334,7 @@ impl Connection {
     }
 
     /// Queues a close frame, or defers it until a half-sent frame is done.
-    pub(super) fn queue_close(&mut self, frame: &CloseFrame) {
+    fn queue_close(&mut self, frame: &CloseFrame) {
         if self.send.can_interleave_control() {
             self.queue_frame(true, OpCode::Close, frame.to_payload());
         } else {
