@@ -1,1 +1,5 @@
-fn main() {}
+//! `weft`: nc for WebSocket, and a WebSocket server, on the command line.
+
+fn main() {
+    println!("weft {}", env!("CARGO_PKG_VERSION"));
+}

@@ -206,7 +206,9 @@ mod tests {
 
     #[test]
     fn codes_reserved_or_out_of_range_are_not_sendable() {
-        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2999, 5000, 65535] {
+        for code in [
+            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2999, 5000, 65535,
+        ] {
             assert!(!CloseCode(code).is_sendable(), "{code}");
             let payload = code.to_be_bytes();
             assert_eq!(

@@ -50,7 +50,11 @@ fn last_frame_of_a_message_is_marked() {
     let parts = fragments(&mut conn);
     assert_eq!(parts[0].kind, DataKind::Text);
     assert!(parts[0].is_first_frame && !parts[0].is_final_frame);
-    assert_eq!(parts[1].kind, DataKind::Text, "continuations keep the message kind");
+    assert_eq!(
+        parts[1].kind,
+        DataKind::Text,
+        "continuations keep the message kind"
+    );
     assert!(!parts[1].is_first_frame && parts[1].is_final_frame);
 }
 
@@ -59,11 +63,19 @@ fn frame_near_2_pow_63_streams_through_bounded_memory() {
     let len = (1u64 << 63) - 1;
     let mut conn = Connection::new(
         Role::Client,
-        Config::default().fragment_mode(true).max_frame_size(u64::MAX),
+        Config::default()
+            .fragment_mode(true)
+            .max_frame_size(u64::MAX),
     );
     let mut head = Vec::new();
-    FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: None, payload_len: len }
-        .encode(&mut head);
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Binary,
+        mask: None,
+        payload_len: len,
+    }
+    .encode(&mut head);
     let mut buf = BytesMut::from(&head[..]);
     conn.handle_data(&mut buf).expect("header");
     let chunk = vec![0xAB; 64 << 10];
@@ -85,7 +97,10 @@ fn frame_near_2_pow_63_streams_through_bounded_memory() {
 fn fragment_mode_ignores_the_message_limit_but_not_the_frame_limit() {
     let mut conn = Connection::new(
         Role::Server,
-        Config::default().fragment_mode(true).max_message_size(4).max_frame_size(8),
+        Config::default()
+            .fragment_mode(true)
+            .max_message_size(4)
+            .max_frame_size(8),
     );
     feed(&mut conn, &client_frame(true, OpCode::Binary, b"12345678")).expect("under frame limit");
     assert!(feed(&mut conn, &client_frame(true, OpCode::Binary, b"123456789")).is_err());
@@ -95,12 +110,19 @@ fn fragment_mode_ignores_the_message_limit_but_not_the_frame_limit() {
 fn declared_frame_is_sent_in_parts() {
     let mut sender = Connection::new(Role::Client, Config::default());
     sender.start_frame(DataKind::Binary, 6, true).expect("open");
-    sender.send_frame_data(Bytes::from_static(b"abc")).expect("part");
-    sender.send_frame_data(Bytes::from_static(b"def")).expect("part");
+    sender
+        .send_frame_data(Bytes::from_static(b"abc"))
+        .expect("part");
+    sender
+        .send_frame_data(Bytes::from_static(b"def"))
+        .expect("part");
     let (bytes, _) = transmit(&mut sender);
     let mut receiver = server();
     feed(&mut receiver, &bytes).expect("valid");
-    assert_eq!(events(&mut receiver), vec![Event::Message(Message::binary("abcdef"))]);
+    assert_eq!(
+        events(&mut receiver),
+        vec![Event::Message(Message::binary("abcdef"))]
+    );
 }
 
 #[test]
@@ -120,16 +142,28 @@ fn declared_frame_refuses_bytes_past_its_length() {
 #[test]
 fn message_sent_as_several_frames_uses_continuations() {
     let mut conn = server();
-    conn.send_frame(DataKind::Text, Bytes::from_static(b"He"), false).expect("first");
-    conn.send(Message::Ping(Bytes::from_static(b"p"))).expect("control between frames");
-    assert_eq!(conn.send(Message::text("x")), Err(UsageError::MessageInProgress));
-    conn.send_frame(DataKind::Text, Bytes::from_static(b"llo"), true).expect("last");
+    conn.send_frame(DataKind::Text, Bytes::from_static(b"He"), false)
+        .expect("first");
+    conn.send(Message::Ping(Bytes::from_static(b"p")))
+        .expect("control between frames");
+    assert_eq!(
+        conn.send(Message::text("x")),
+        Err(UsageError::MessageInProgress)
+    );
+    conn.send_frame(DataKind::Text, Bytes::from_static(b"llo"), true)
+        .expect("last");
     let (bytes, _) = transmit(&mut conn);
-    let opcodes: Vec<(OpCode, bool)> =
-        parse_frames(&bytes).iter().map(|(h, _)| (h.opcode, h.fin)).collect();
+    let opcodes: Vec<(OpCode, bool)> = parse_frames(&bytes)
+        .iter()
+        .map(|(h, _)| (h.opcode, h.fin))
+        .collect();
     assert_eq!(
         opcodes,
-        vec![(OpCode::Text, false), (OpCode::Ping, true), (OpCode::Continuation, true)]
+        vec![
+            (OpCode::Text, false),
+            (OpCode::Ping, true),
+            (OpCode::Continuation, true)
+        ]
     );
     let mut receiver = client();
     feed(&mut receiver, &bytes).expect("valid");
@@ -147,8 +181,12 @@ fn raw_mode_passes_bytes_untouched_both_ways() {
     let mut conn = Connection::new(Role::Client, Config::default().raw_mode(true));
     let wire = [0x81u8, 0x02, b'h', b'i', 0xFF];
     feed(&mut conn, &wire).expect("raw");
-    assert_eq!(events(&mut conn), vec![Event::Raw(Bytes::copy_from_slice(&wire))]);
-    conn.send_raw(Bytes::from_static(b"\x00\x01anything")).expect("raw");
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Raw(Bytes::copy_from_slice(&wire))]
+    );
+    conn.send_raw(Bytes::from_static(b"\x00\x01anything"))
+        .expect("raw");
     assert_eq!(transmit(&mut conn).0, b"\x00\x01anything");
     assert_eq!(conn.send(Message::text("x")), Err(UsageError::WrongMode));
 }

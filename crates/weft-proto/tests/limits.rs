@@ -18,7 +18,10 @@ fn frame_over_the_limit_fails_with_1009_as_soon_as_its_header_arrives() {
     let mut buf = BytesMut::from(&frame[..8]);
     assert_eq!(
         conn.handle_data(&mut buf),
-        Err(ProtocolError::FrameTooLarge { size: 1001, limit: 1000 })
+        Err(ProtocolError::FrameTooLarge {
+            size: 1001,
+            limit: 1000
+        })
     );
     assert_eq!(close_code_sent(&mut conn), Some(1009));
 }
@@ -43,7 +46,10 @@ fn message_exactly_at_the_limit_is_accepted() {
     let mut bytes = client_frame(false, OpCode::Binary, &[1; 6]);
     bytes.extend(client_frame(true, OpCode::Continuation, &[1; 4]));
     feed(&mut conn, &bytes).expect("at the limit");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::binary(vec![1; 10]))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::binary(vec![1; 10]))]
+    );
 }
 
 #[test]

@@ -32,7 +32,8 @@ fn wire(role: Role, messages: &[Sent], cuts: &[usize]) -> Vec<u8> {
             Sent::Text(t) => (DataKind::Text, Bytes::copy_from_slice(t.as_bytes())),
             Sent::Binary(b) => (DataKind::Binary, Bytes::copy_from_slice(b)),
             Sent::Ping(p) => {
-                conn.send(Message::Ping(Bytes::copy_from_slice(p))).expect("open");
+                conn.send(Message::Ping(Bytes::copy_from_slice(p)))
+                    .expect("open");
                 continue;
             }
         };
@@ -42,7 +43,8 @@ fn wire(role: Role, messages: &[Sent], cuts: &[usize]) -> Vec<u8> {
         loop {
             let end = (start + step).min(payload.len());
             let last = end == payload.len();
-            conn.send_frame(kind, payload.slice(start..end), last).expect("open");
+            conn.send_frame(kind, payload.slice(start..end), last)
+                .expect("open");
             if last {
                 break;
             }

@@ -11,7 +11,11 @@ use weft_proto::{Config, Connection, Event, Message, Role, UsageError};
 #[test]
 fn ping_is_answered_with_a_pong_of_the_same_payload() {
     let mut conn = server();
-    feed(&mut conn, &client_frame(true, OpCode::Ping, b"are you there")).expect("valid");
+    feed(
+        &mut conn,
+        &client_frame(true, OpCode::Ping, b"are you there"),
+    )
+    .expect("valid");
     let (bytes, _) = transmit(&mut conn);
     let frames = parse_frames(&bytes);
     assert_eq!(frames.len(), 1);
@@ -23,7 +27,10 @@ fn ping_is_answered_with_a_pong_of_the_same_payload() {
 fn ping_is_still_delivered_as_an_event() {
     let mut conn = server();
     feed(&mut conn, &client_frame(true, OpCode::Ping, b"x")).expect("valid");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::Ping("x".into()))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::Ping("x".into()))]
+    );
 }
 
 #[test]
@@ -31,8 +38,12 @@ fn auto_pong_off_delivers_pings_and_sends_nothing() {
     let mut conn = Connection::new(Role::Server, Config::default().auto_pong(false));
     feed(&mut conn, &client_frame(true, OpCode::Ping, b"x")).expect("valid");
     assert_eq!(transmit(&mut conn), (Vec::new(), false));
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::Ping("x".into()))]);
-    conn.send(Message::Pong("x".into())).expect("caller replies itself");
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::Ping("x".into()))]
+    );
+    conn.send(Message::Pong("x".into()))
+        .expect("caller replies itself");
     let (bytes, _) = transmit(&mut conn);
     assert_eq!(parse_frames(&bytes)[0].0.opcode, OpCode::Pong);
 }
@@ -41,7 +52,10 @@ fn auto_pong_off_delivers_pings_and_sends_nothing() {
 fn unsolicited_pong_is_delivered_without_error() {
     let mut conn = client();
     feed(&mut conn, &server_frame(true, OpCode::Pong, b"beat")).expect("valid");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::Pong("beat".into()))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::Pong("beat".into()))]
+    );
     assert_eq!(transmit(&mut conn), (Vec::new(), false));
 }
 
@@ -59,9 +73,11 @@ fn sending_a_ping_over_125_bytes_is_refused() {
 fn pong_owed_during_a_half_sent_frame_follows_that_frame() {
     let mut conn = server();
     conn.start_frame(DataKind::Binary, 4, true).expect("open");
-    conn.send_frame_data(Bytes::from_static(b"ab")).expect("part");
+    conn.send_frame_data(Bytes::from_static(b"ab"))
+        .expect("part");
     feed(&mut conn, &client_frame(true, OpCode::Ping, b"p")).expect("valid");
-    conn.send_frame_data(Bytes::from_static(b"cd")).expect("rest");
+    conn.send_frame_data(Bytes::from_static(b"cd"))
+        .expect("rest");
     let (bytes, _) = transmit(&mut conn);
     let frames = parse_frames(&bytes);
     assert_eq!(frames[0].1, "abcd");

@@ -40,7 +40,10 @@ fn rsv_bits_without_a_negotiated_extension_fail_with_1002() {
     for rsv in 1..=7u8 {
         let mut conn = server();
         let frame = raw_frame(true, rsv, OpCode::Binary, Some([1, 2, 3, 4]), b"x");
-        assert_eq!(feed(&mut conn, &frame), Err(ProtocolError::ReservedBits(rsv)));
+        assert_eq!(
+            feed(&mut conn, &frame),
+            Err(ProtocolError::ReservedBits(rsv))
+        );
         assert_eq!(close_code_sent(&mut conn), Some(1002));
     }
 }
@@ -51,7 +54,10 @@ fn rsv_bit_owned_by_an_extension_is_accepted() {
     let frame = raw_frame(true, 0b100, OpCode::Binary, Some([1, 2, 3, 4]), b"x");
     assert_eq!(feed(&mut conn, &frame), Ok(()));
     let other = raw_frame(true, 0b010, OpCode::Binary, Some([1, 2, 3, 4]), b"x");
-    assert_eq!(feed(&mut conn, &other), Err(ProtocolError::ReservedBits(0b010)));
+    assert_eq!(
+        feed(&mut conn, &other),
+        Err(ProtocolError::ReservedBits(0b010))
+    );
 }
 
 #[test]
@@ -91,7 +97,10 @@ fn new_data_frame_inside_an_open_message_fails_with_1002() {
     let mut conn = server();
     let mut bytes = client_frame(false, OpCode::Text, b"a");
     bytes.extend(client_frame(true, OpCode::Binary, b"b"));
-    assert_eq!(feed(&mut conn, &bytes), Err(ProtocolError::ExpectedContinuation));
+    assert_eq!(
+        feed(&mut conn, &bytes),
+        Err(ProtocolError::ExpectedContinuation)
+    );
     assert_eq!(close_code_sent(&mut conn), Some(1002));
 }
 
@@ -102,7 +111,10 @@ fn fragmented_message_is_reassembled() {
     bytes.extend(client_frame(false, OpCode::Continuation, b""));
     bytes.extend(client_frame(true, OpCode::Continuation, b"lo"));
     feed(&mut conn, &bytes).expect("valid fragments");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::text("Hello"))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::text("Hello"))]
+    );
 }
 
 #[test]
@@ -117,7 +129,10 @@ fn control_frames_between_fragments_are_delivered_at_once() {
         vec![Event::Message(Message::Ping("p".into()))]
     );
     feed(&mut conn, &client_frame(true, OpCode::Continuation, b"lo")).expect("valid");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::text("Hello"))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::text("Hello"))]
+    );
 }
 
 #[test]
@@ -143,14 +158,20 @@ fn events_before_a_bad_frame_are_still_delivered() {
     let mut bytes = client_frame(true, OpCode::Text, b"kept");
     bytes.extend(server_frame(true, OpCode::Text, b"unmasked"));
     assert!(feed(&mut conn, &bytes).is_err());
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::text("kept"))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::text("kept"))]
+    );
 }
 
 #[test]
 fn input_after_failure_is_ignored() {
     let mut conn = server();
     assert!(feed(&mut conn, &[0x83, 0x80, 0, 0, 0, 0]).is_err());
-    assert_eq!(feed(&mut conn, &client_frame(true, OpCode::Text, b"late")), Ok(()));
+    assert_eq!(
+        feed(&mut conn, &client_frame(true, OpCode::Text, b"late")),
+        Ok(())
+    );
     assert!(events(&mut conn).is_empty());
     assert_eq!(conn.state(), State::Closed);
 }

@@ -14,7 +14,9 @@ fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
 
 #[test]
 fn close_codes_not_allowed_on_the_wire_fail_with_1002() {
-    let invalid = [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535];
+    let invalid = [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
+    ];
     for code in invalid {
         let mut conn = server();
         let frame = client_frame(true, OpCode::Close, &close_payload(code, b""));
@@ -28,9 +30,15 @@ fn close_codes_not_allowed_on_the_wire_fail_with_1002() {
 
 #[test]
 fn allowed_close_codes_are_accepted() {
-    for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+    ] {
         let mut conn = server();
-        feed(&mut conn, &client_frame(true, OpCode::Close, &close_payload(code, b""))).expect("valid");
+        feed(
+            &mut conn,
+            &client_frame(true, OpCode::Close, &close_payload(code, b"")),
+        )
+        .expect("valid");
         assert_eq!(close_code_sent(&mut conn), Some(code));
     }
 }
@@ -46,7 +54,11 @@ fn one_byte_close_payload_fails_with_1002() {
 #[test]
 fn close_reason_that_is_not_utf8_fails_with_1007() {
     let mut conn = server();
-    let frame = client_frame(true, OpCode::Close, &close_payload(1000, &[0xCE, 0xBA, 0xFF]));
+    let frame = client_frame(
+        true,
+        OpCode::Close,
+        &close_payload(1000, &[0xCE, 0xBA, 0xFF]),
+    );
     assert_eq!(feed(&mut conn, &frame), Err(ProtocolError::InvalidUtf8));
     assert_eq!(close_code_sent(&mut conn), Some(1007));
 }
@@ -73,9 +85,15 @@ fn sending_a_reserved_close_code_is_refused() {
 #[test]
 fn peer_close_is_reported_and_echoed_with_its_code() {
     let mut conn = server();
-    feed(&mut conn, &client_frame(true, OpCode::Close, &close_payload(4001, b"done"))).expect("valid");
+    feed(
+        &mut conn,
+        &client_frame(true, OpCode::Close, &close_payload(4001, b"done")),
+    )
+    .expect("valid");
     let events = events(&mut conn);
-    assert!(matches!(&events[..], [Event::Close(f)] if f.code.as_u16() == 4001 && f.reason == "done"));
+    assert!(
+        matches!(&events[..], [Event::Close(f)] if f.code.as_u16() == 4001 && f.reason == "done")
+    );
     assert_eq!(conn.state(), State::CloseReceived);
     assert_eq!(close_code_sent(&mut conn), Some(4001));
     assert_eq!(conn.state(), State::Closed);
@@ -99,8 +117,15 @@ fn initiated_close_goes_open_close_sent_closed() {
     conn.close(CloseCode::NORMAL, "bye").expect("open");
     assert_eq!(conn.state(), State::CloseSent);
     let (bytes, _) = transmit(&mut conn);
-    assert_eq!(written_close(&bytes).map(|f| f.reason), Some("bye".to_owned()));
-    feed(&mut conn, &server_frame(true, OpCode::Close, &close_payload(1000, b""))).expect("valid");
+    assert_eq!(
+        written_close(&bytes).map(|f| f.reason),
+        Some("bye".to_owned())
+    );
+    feed(
+        &mut conn,
+        &server_frame(true, OpCode::Close, &close_payload(1000, b"")),
+    )
+    .expect("valid");
     assert_eq!(conn.state(), State::Closed);
 }
 
@@ -109,7 +134,10 @@ fn no_data_may_be_sent_after_our_close() {
     let mut conn = client();
     conn.close(CloseCode::NORMAL, "").expect("open");
     assert_eq!(conn.send(Message::text("late")), Err(UsageError::Closed));
-    assert_eq!(conn.send(Message::Ping("p".into())), Err(UsageError::Closed));
+    assert_eq!(
+        conn.send(Message::Ping("p".into())),
+        Err(UsageError::Closed)
+    );
 }
 
 #[test]
@@ -117,7 +145,10 @@ fn data_arriving_after_our_close_is_still_delivered() {
     let mut conn = client();
     conn.close(CloseCode::NORMAL, "").expect("open");
     feed(&mut conn, &server_frame(true, OpCode::Text, b"in flight")).expect("valid");
-    assert_eq!(events(&mut conn), vec![Event::Message(Message::text("in flight"))]);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::text("in flight"))]
+    );
 }
 
 #[test]
@@ -145,7 +176,11 @@ fn close_in_the_middle_of_a_fragmented_message_is_answered_normally() {
 #[test]
 fn server_is_told_to_close_tcp_first() {
     let mut conn = server();
-    feed(&mut conn, &client_frame(true, OpCode::Close, &close_payload(1000, b""))).expect("valid");
+    feed(
+        &mut conn,
+        &client_frame(true, OpCode::Close, &close_payload(1000, b"")),
+    )
+    .expect("valid");
     let (_, shutdown) = transmit(&mut conn);
     assert!(shutdown);
 }
@@ -153,13 +188,20 @@ fn server_is_told_to_close_tcp_first() {
 #[test]
 fn client_waits_for_the_server_to_close_tcp() {
     let mut conn = client();
-    feed(&mut conn, &server_frame(true, OpCode::Close, &close_payload(1000, b""))).expect("valid");
+    feed(
+        &mut conn,
+        &server_frame(true, OpCode::Close, &close_payload(1000, b"")),
+    )
+    .expect("valid");
     let (bytes, shutdown) = transmit(&mut conn);
     assert!(written_close(&bytes).is_some());
     assert!(!shutdown);
     assert_eq!(events(&mut conn).len(), 1, "the server's close");
     conn.handle_eof();
-    assert!(events(&mut conn).is_empty(), "TCP closing after the handshake is no news");
+    assert!(
+        events(&mut conn).is_empty(),
+        "TCP closing after the handshake is no news"
+    );
     assert_eq!(transmit(&mut conn), (Vec::new(), true));
 }
 

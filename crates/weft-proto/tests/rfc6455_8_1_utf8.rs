@@ -30,8 +30,15 @@ fn invalid_byte_fails_before_the_rest_of_its_frame_arrives() {
 #[test]
 fn invalid_byte_in_a_fragment_fails_before_the_message_ends() {
     let mut conn = server();
-    feed(&mut conn, &client_frame(false, OpCode::Text, "κόσμε".as_bytes())).expect("valid");
-    let err = feed(&mut conn, &client_frame(false, OpCode::Continuation, &[0xED, 0xA0, 0x80]));
+    feed(
+        &mut conn,
+        &client_frame(false, OpCode::Text, "κόσμε".as_bytes()),
+    )
+    .expect("valid");
+    let err = feed(
+        &mut conn,
+        &client_frame(false, OpCode::Continuation, &[0xED, 0xA0, 0x80]),
+    );
     assert_eq!(err, Err(ProtocolError::InvalidUtf8));
 }
 
@@ -49,7 +56,10 @@ fn character_split_across_frames_is_valid() {
 #[test]
 fn message_ending_inside_a_character_fails_with_1007() {
     let mut conn = server();
-    let err = feed(&mut conn, &client_frame(true, OpCode::Text, &"€".as_bytes()[..2]));
+    let err = feed(
+        &mut conn,
+        &client_frame(true, OpCode::Text, &"€".as_bytes()[..2]),
+    );
     assert_eq!(err, Err(ProtocolError::InvalidUtf8));
     assert_eq!(close_code_sent(&mut conn), Some(1007));
 }
@@ -67,7 +77,11 @@ fn fragment_mode_validates_text_as_it_streams() {
 #[test]
 fn binary_messages_are_not_checked() {
     let mut conn = server();
-    feed(&mut conn, &client_frame(true, OpCode::Binary, &[0xFF, 0xFE])).expect("binary");
+    feed(
+        &mut conn,
+        &client_frame(true, OpCode::Binary, &[0xFF, 0xFE]),
+    )
+    .expect("binary");
     assert_eq!(
         events(&mut conn),
         vec![Event::Message(Message::binary(vec![0xFF, 0xFE]))]

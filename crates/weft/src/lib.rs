@@ -1,1 +1,18 @@
-//! weft
+//! weft: WebSocket client and server for tokio, built on the [`weft_proto`] sans-I/O core.
+//!
+//! This crate owns everything that touches a socket, a clock or a runtime: connections over
+//! any `AsyncRead + AsyncWrite` ([`WebSocket`]), the client (ws://, wss://, proxies), and the
+//! blocking API. The protocol itself lives in [`proto`].
+
+pub mod client;
+mod config;
+mod error;
+mod info;
+mod socket;
+
+pub use config::{Keepalive, WebSocketConfig};
+pub use error::{Error, Result, Timeout, UrlError};
+pub use info::{ConnState, Handshaken, Info};
+pub use socket::WebSocket;
+pub use weft_proto as proto;
+pub use weft_proto::{CloseCode, CloseFrame, DataKind, Event, Fragment, Message, Text};

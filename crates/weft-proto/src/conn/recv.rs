@@ -21,7 +21,10 @@ pub(super) enum ReadState {
     /// Inside a frame's payload. `done` counts payload bytes already handled: in message mode
     /// they sit unmasked and validated at the front of the read buffer; in fragment mode they
     /// have been delivered.
-    Payload { header: FrameHeader, done: u64 },
+    Payload {
+        header: FrameHeader,
+        done: u64,
+    },
     /// Reading has ended (the peer closed, or the connection failed): input is discarded.
     Done,
 }
@@ -278,9 +281,12 @@ impl Receiver {
                 if self.config.is_auto_pong() {
                     self.replies.push_back(Reply::Pong(payload.clone()));
                 }
-                self.events.push_back(Event::Message(Message::Ping(payload)));
+                self.events
+                    .push_back(Event::Message(Message::Ping(payload)));
             }
-            OpCode::Pong => self.events.push_back(Event::Message(Message::Pong(payload))),
+            OpCode::Pong => self
+                .events
+                .push_back(Event::Message(Message::Pong(payload))),
             _ => self.read_close(&payload)?,
         }
         Ok(true)

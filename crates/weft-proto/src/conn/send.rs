@@ -34,7 +34,9 @@ enum Life {
     CloseSent,
     CloseReceived,
     /// `shutdown` is whether a [`Transmit::Shutdown`] is still owed once the queue drains.
-    Closed { shutdown: bool },
+    Closed {
+        shutdown: bool,
+    },
 }
 
 /// What the caller is in the middle of sending.
@@ -42,7 +44,9 @@ enum Life {
 pub(super) enum SendState {
     Idle,
     /// A message sent as several frames, not yet finished.
-    Message { kind: DataKind },
+    Message {
+        kind: DataKind,
+    },
     /// A frame whose header is out and whose payload is still coming.
     Frame {
         remaining: u64,

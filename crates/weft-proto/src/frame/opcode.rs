@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn reserved_opcodes_are_protocol_errors() {
         for bits in (0x3..=0x7).chain(0xB..=0xF) {
-            assert_eq!(OpCode::from_u8(bits), Err(ProtocolError::ReservedOpCode(bits)));
+            assert_eq!(
+                OpCode::from_u8(bits),
+                Err(ProtocolError::ReservedOpCode(bits))
+            );
         }
     }
 

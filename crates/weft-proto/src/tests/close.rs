@@ -25,20 +25,30 @@ fn client_initiated_close_completes_and_server_closes_tcp_first() {
     assert_eq!(pair.client.state(), State::Closed);
     assert!(pair.server_shutdown, "the server closes TCP first");
     pair.client_to_server();
-    assert!(!pair.client_shutdown, "the client waits for the server's TCP close");
+    assert!(
+        !pair.client_shutdown,
+        "the client waits for the server's TCP close"
+    );
     pair.deliver_shutdowns();
     pair.client_to_server();
     assert!(pair.client_shutdown);
-    assert!(pair.client_events().is_empty(), "a clean close reports nothing more");
+    assert!(
+        pair.client_events().is_empty(),
+        "a clean close reports nothing more"
+    );
 }
 
 #[test]
 fn server_initiated_close_echoes_the_code() {
     let mut pair = Pair::new();
-    pair.server.close(CloseCode::GOING_AWAY, "shutdown").expect("open");
+    pair.server
+        .close(CloseCode::GOING_AWAY, "shutdown")
+        .expect("open");
     pair.server_to_client();
     let events = pair.client_events();
-    assert!(matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::GOING_AWAY && f.reason == "shutdown"));
+    assert!(
+        matches!(&events[..], [Event::Close(f)] if f.code == CloseCode::GOING_AWAY && f.reason == "shutdown")
+    );
     pair.client_to_server();
     assert_eq!(close_codes(&pair.server_events()), vec![1001]);
     assert_eq!(pair.server.state(), State::Closed);

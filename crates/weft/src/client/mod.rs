@@ -1,0 +1,4 @@
+//! The client: URLs, TLS, proxies, and the connection handshake.
+
+pub mod proxy;
+pub mod tls;

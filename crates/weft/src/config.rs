@@ -1,0 +1,144 @@
+//! Settings for a connection in the runtime: the protocol core's [`Config`] plus the policies
+//! that need a clock or buffers (timeouts, keepalive, watermarks).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use weft_proto::Config;
+
+/// Settings for a [`WebSocket`](crate::WebSocket).
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::{Keepalive, WebSocketConfig};
+///
+/// let config = WebSocketConfig::default()
+///     .keepalive(Keepalive::every(Duration::from_secs(20)))
+///     .close_timeout(Duration::from_secs(2))
+///     .write_watermarks(64 << 10, 256 << 10);
+/// assert_eq!(config.close_timeout_value(), Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebSocketConfig {
+    pub(crate) proto: Config,
+    pub(crate) close_timeout: Duration,
+    pub(crate) keepalive: Option<Keepalive>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) write_low: usize,
+    pub(crate) write_high: usize,
+    pub(crate) read_buffer: usize,
+}
+
+/// Keepalive PINGs (Tcl's `configure -keepalive -ping`): one every `interval`, and the
+/// connection is closed if no PONG comes back within `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keepalive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) payload: Bytes,
+}
+
+impl Keepalive {
+    /// A PING every `interval`, an empty payload, and a PONG deadline equal to the interval.
+    pub fn every(interval: Duration) -> Self {
+        Keepalive {
+            interval,
+            timeout: interval,
+            payload: Bytes::new(),
+        }
+    }
+
+    /// How long to wait for the PONG before closing the connection.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The PING payload, at most 125 bytes (longer payloads are cut).
+    pub fn payload(mut self, payload: impl Into<Bytes>) -> Self {
+        let mut payload: Bytes = payload.into();
+        payload.truncate(125);
+        self.payload = payload;
+        self
+    }
+
+    /// The interval between PINGs.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+impl WebSocketConfig {
+    /// Defaults for a client: no keepalive, 5 s close timeout, write watermarks 128 KiB /
+    /// 1 MiB, a 4 KiB initial read buffer.
+    pub fn new() -> Self {
+        WebSocketConfig {
+            proto: Config::default(),
+            close_timeout: Duration::from_secs(5),
+            keepalive: None,
+            idle_timeout: None,
+            write_low: 128 << 10,
+            write_high: 1 << 20,
+            read_buffer: 4 << 10,
+        }
+    }
+
+    /// The protocol core's settings (limits, auto-PONG, fragment and raw mode).
+    pub fn protocol(mut self, config: Config) -> Self {
+        self.proto = config;
+        self
+    }
+
+    /// The protocol core's settings in force.
+    pub fn protocol_config(&self) -> &Config {
+        &self.proto
+    }
+
+    /// How long the close handshake may take before the transport is closed anyway.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The close timeout in force.
+    pub fn close_timeout_value(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// Sends keepalive PINGs; `None` turns them off.
+    pub fn keepalive(mut self, keepalive: impl Into<Option<Keepalive>>) -> Self {
+        self.keepalive = keepalive.into();
+        self
+    }
+
+    /// The keepalive in force.
+    pub fn keepalive_value(&self) -> Option<&Keepalive> {
+        self.keepalive.as_ref()
+    }
+
+    /// Closes the connection (1001) when nothing arrives for this long; `None` turns it off.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Write-buffer watermarks: once `high` bytes wait to be written, sending waits until
+    /// fewer than `low` do. A slow reader thus slows the sender instead of growing memory.
+    pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
+        self.write_low = low.min(high);
+        self.write_high = high.max(1);
+        self
+    }
+
+    /// The initial read buffer size; the buffer grows for a large message and shrinks back.
+    pub fn read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes.max(64);
+        self
+    }
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig::new()
+    }
+}

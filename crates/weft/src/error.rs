@@ -1,0 +1,102 @@
+//! The error type of the tokio layer: one enum, each variant naming what broke.
+
+use std::io;
+
+use thiserror::Error;
+use weft_proto::{HandshakeError, ProtocolError, UsageError};
+
+use crate::client::proxy::ProxyError;
+use crate::client::tls::TlsError;
+
+/// What went wrong with a connection, its handshake, or a call.
+///
+/// A clean close is never an error: a connection's stream of messages simply ends.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing the transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke the protocol; the connection was closed with the error's close code.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The opening handshake failed.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The call is not allowed in the connection's state.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    /// The URL could not be used.
+    #[error("bad URL: {0}")]
+    Url(#[from] UrlError),
+    /// TLS could not be set up or its handshake failed.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The proxy refused or broke the tunnel.
+    #[error("proxy: {0}")]
+    Proxy(#[from] ProxyError),
+    /// A deadline passed.
+    #[error("timed out: {0}")]
+    Timeout(Timeout),
+    /// The connection ended without a close frame (close code 1006).
+    #[error("connection lost without a close frame")]
+    ConnectionLost,
+    /// The server answered the upgrade with a redirect and following redirects is off, or the
+    /// limit was reached.
+    #[error("redirected to {location} (status {status})")]
+    Redirect {
+        /// The HTTP status.
+        status: u16,
+        /// Where the server pointed.
+        location: String,
+    },
+}
+
+/// Which deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// Establishing TCP (and the proxy tunnel).
+    Connect,
+    /// The opening handshake, TLS included.
+    Handshake,
+    /// The close handshake; the transport was closed without waiting longer.
+    Close,
+    /// A keepalive PING got no PONG in time.
+    Pong,
+    /// Nothing arrived from the peer for the idle timeout.
+    Idle,
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Timeout::Connect => "connect",
+            Timeout::Handshake => "opening handshake",
+            Timeout::Close => "close handshake",
+            Timeout::Pong => "no PONG to keepalive PING",
+            Timeout::Idle => "idle",
+        })
+    }
+}
+
+/// A URL that cannot be used to open a WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// The text is not a URL.
+    #[error("{0}")]
+    Parse(#[from] url::ParseError),
+    /// The scheme is not ws, wss, http or https.
+    #[error("unsupported scheme {0:?} (use ws:// or wss://)")]
+    UnsupportedScheme(String),
+    /// The URL has no host.
+    #[error("URL has no host")]
+    MissingHost,
+    /// The URL has a fragment, which WebSocket URLs may not (RFC 6455 §3).
+    #[error("WebSocket URLs may not have a fragment")]
+    Fragment,
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

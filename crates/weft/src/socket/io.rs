@@ -1,0 +1,133 @@
+//! The poll machinery under [`WebSocket`](super::WebSocket): reading into the core, writing
+//! what it hands out with vectored writes, timers, and the end of the transport.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use weft_proto::{Connection, Transmit};
+
+/// Most chunks gathered into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Bytes handed out by the core and not yet accepted by the transport.
+#[derive(Debug, Default)]
+pub(crate) struct WriteQueue {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+    /// The core asked for the transport to be closed after these chunks.
+    shutdown_owed: bool,
+    /// The transport has been shut down for writing.
+    pub(crate) shut_down: bool,
+    /// Bytes written since the last flush.
+    unflushed: bool,
+}
+
+impl WriteQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Takes what the core has to send.
+    pub(crate) fn pull(&mut self, conn: &mut Connection) {
+        while let Some(t) = conn.poll_transmit() {
+            match t {
+                Transmit::Data(bytes) => {
+                    self.len += bytes.len();
+                    self.chunks.push_back(bytes);
+                }
+                Transmit::Shutdown => self.shutdown_owed = true,
+            }
+        }
+    }
+
+    /// Writes until everything is written and flushed, and the transport is shut down if the
+    /// core asked for it.
+    pub(crate) fn poll_drain<S: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_until(io, conn, cx, 0))?;
+        if self.unflushed {
+            ready!(Pin::new(&mut *io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        if self.shutdown_owed && !self.shut_down {
+            // A peer that already went away makes shutdown fail; the transport is over either way.
+            let _ = ready!(Pin::new(&mut *io).poll_shutdown(cx));
+            self.shut_down = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes until at most `target` bytes are queued.
+    pub(crate) fn poll_write_until<S: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+        target: usize,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            self.pull(conn);
+            if self.len <= target || self.shut_down {
+                return Poll::Ready(Ok(()));
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            let n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.unflushed = true;
+            self.consume(n);
+        }
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+}
+
+/// Reads once into `buf`, growing it to what the frame in progress needs (the core's limits
+/// bound that) and keeping it small otherwise. Returns the bytes read; 0 is the end.
+pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    wanted: usize,
+    base: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.is_empty() && buf.capacity() > base * 64 {
+        // Shrink back after a large message instead of pinning its memory.
+        *buf = BytesMut::with_capacity(base);
+    }
+    let spare = buf.capacity() - buf.len();
+    let want = wanted.clamp(base, 1 << 20);
+    if spare < want.min(base * 16) {
+        buf.reserve(want);
+    }
+    // tokio-util reads into the spare capacity without zeroing it first.
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}

@@ -1,0 +1,462 @@
+//! [`WebSocket`]: one connection over any `AsyncRead + AsyncWrite`, driving the sans-I/O core.
+
+mod io;
+mod stream;
+mod timers;
+
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use weft_proto::{
+    CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
+};
+
+use crate::config::WebSocketConfig;
+use crate::error::{Error, Result, Timeout};
+use crate::info::{ConnState, Handshaken, Info};
+use io::{WriteQueue, poll_read_into};
+use timers::{Due, Timers};
+
+/// A WebSocket connection after the opening handshake, over any transport.
+///
+/// It is a [`Stream`](futures_core::Stream) of [`Message`]s (PINGs and PONGs included; they
+/// are answered for you) and a [`Sink`](futures_sink::Sink) of them, with `send`/`recv`
+/// conveniences, curl's fragment model ([`recv_fragment`](Self::recv_fragment),
+/// [`start_frame`](Self::start_frame) + [`send_fragment`](Self::send_fragment)), raw mode,
+/// and events ([`next_event`](Self::next_event)).
+///
+/// A clean close ends the stream with `None`. A dropped handle still completes the close
+/// handshake in the background, bounded by the close timeout.
+///
+/// ```
+/// use weft::{Message, WebSocket, WebSocketConfig};
+/// use weft::proto::Role;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), weft::Error> {
+/// let (a, b) = tokio::io::duplex(4096);
+/// let mut client = WebSocket::new(a, Role::Client, WebSocketConfig::default());
+/// let mut server = WebSocket::new(b, Role::Server, WebSocketConfig::default());
+///
+/// client.send(Message::text("ping?")).await?;
+/// let got = server.recv().await.expect("a message")?;
+/// assert_eq!(got, Message::text("ping?"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    /// `None` only after the transport moved to the background close of a dropped handle.
+    io: Option<S>,
+    conn: Connection,
+    read_buf: BytesMut,
+    writes: WriteQueue,
+    config: WebSocketConfig,
+    handshaken: Handshaken,
+    timers: Timers,
+    peer_close: Option<CloseFrame>,
+    pending_error: Option<Error>,
+    eof: bool,
+    finished: bool,
+    /// Set by the constructor, where the bounds for spawning are known.
+    on_drop: Option<fn(WebSocket<S>)>,
+}
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Wraps a transport whose opening handshake is done.
+    ///
+    /// # Panics
+    ///
+    /// Not itself, but keepalive and timeouts need a tokio runtime with time enabled, like
+    /// every other call of this type.
+    pub fn new(io: S, role: Role, config: WebSocketConfig) -> Self {
+        Self::from_parts(io, role, config, Handshaken::default(), BytesMut::new())
+    }
+
+    /// Wraps a transport whose opening handshake is done, with what the handshake learned and
+    /// the bytes read past its end.
+    pub fn from_parts(
+        io: S,
+        role: Role,
+        config: WebSocketConfig,
+        handshaken: Handshaken,
+        buffered: BytesMut,
+    ) -> Self {
+        let mut read_buf = buffered;
+        read_buf.reserve(config.read_buffer);
+        WebSocket {
+            io: Some(io),
+            conn: Connection::new(role, config.proto.clone()),
+            read_buf,
+            writes: WriteQueue::default(),
+            timers: Timers::new(&config),
+            config,
+            handshaken,
+            peer_close: None,
+            pending_error: None,
+            eof: false,
+            finished: false,
+            on_drop: Some(close_in_background::<S>),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// The next message; `None` after a clean close.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message is either returned or still queued.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// The next event: messages, fragments, raw bytes, and the peer's close frame. `None`
+    /// once the connection is over.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn next_event(&mut self) -> Option<Result<Event>> {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The next part of a data frame (curl's `curl_ws_recv`), in fragment mode
+    /// ([`weft_proto::Config::fragment_mode`]). PINGs are answered and skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] outside fragment mode, and any error of the connection.
+    pub async fn recv_fragment(&mut self) -> Option<Result<Fragment>> {
+        if !self.config.proto.is_fragment_mode() {
+            return Some(Err(UsageError::WrongMode.into()));
+        }
+        loop {
+            match self.next_event().await? {
+                Ok(Event::Fragment(fragment)) => return Some(Ok(fragment)),
+                Ok(Event::Close(frame)) if frame.code == CloseCode::ABNORMAL => {
+                    return Some(Err(Error::ConnectionLost));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Sends a message and waits until it is written to the transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if the connection is closing, [`Error::Io`] if the write fails.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Queues a message, waiting only while the write buffer is above its high watermark.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn feed(&mut self, message: Message) -> Result<()> {
+        poll_fn(|cx| self.poll_write_room(cx)).await?;
+        self.conn.send(message)?;
+        Ok(())
+    }
+
+    /// Writes everything queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the write fails.
+    pub async fn flush(&mut self) -> Result<()> {
+        poll_fn(|cx| self.poll_flush_all(cx)).await
+    }
+
+    /// Sends one frame of a message (Tcl's `send ... final`); see
+    /// [`Connection::send_frame`](weft_proto::Connection::send_frame).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn send_frame(&mut self, kind: DataKind, data: Bytes, is_final: bool) -> Result<()> {
+        poll_fn(|cx| self.poll_write_room(cx)).await?;
+        self.conn.send_frame(kind, data, is_final)?;
+        self.flush().await
+    }
+
+    /// Starts a frame of `len` bytes whose payload follows through
+    /// [`send_fragment`](Self::send_fragment) (curl's `CURLWS_OFFSET`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn start_frame(&mut self, kind: DataKind, len: u64, is_final: bool) -> Result<()> {
+        poll_fn(|cx| self.poll_write_room(cx)).await?;
+        self.conn.start_frame(kind, len, is_final)?;
+        Ok(())
+    }
+
+    /// Sends the next part of the frame opened by [`start_frame`](Self::start_frame).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::FrameOverrun`] past the declared length, and as for [`send`](Self::send).
+    pub async fn send_fragment(&mut self, data: Bytes) -> Result<()> {
+        poll_fn(|cx| self.poll_write_room(cx)).await?;
+        self.conn.send_frame_data(data)?;
+        self.flush().await
+    }
+
+    /// Writes bytes untouched, in raw mode.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] outside raw mode, [`Error::Io`] if the write fails.
+    pub async fn send_raw(&mut self, data: Bytes) -> Result<()> {
+        self.conn.send_raw(data)?;
+        self.flush().await
+    }
+
+    /// Runs the close handshake: sends a close frame, waits for the peer's (discarding data
+    /// that arrives meanwhile) and for the transport to close, then returns. The server side
+    /// closes TCP first (RFC 6455 §7.1.1). Bounded by the close timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] for a code that may not be sent or a reason over 123 bytes,
+    /// [`Error::Timeout`] if the peer did not finish the handshake in time (the transport is
+    /// closed anyway).
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.conn.close(code, reason)?;
+        self.timers.start_close();
+        poll_fn(|cx| self.poll_close_handshake(cx)).await
+    }
+
+    /// A snapshot of the connection (Tcl's `conninfo`).
+    pub fn info(&self) -> Info {
+        Info {
+            role: self.conn.role(),
+            peer_addr: self.handshaken.peer_addr,
+            local_addr: self.handshaken.local_addr,
+            state: match (self.finished, self.conn.state()) {
+                (true, _) | (_, State::Closed) => ConnState::Closed,
+                (_, State::Open) => ConnState::Open,
+                _ => ConnState::Closing,
+            },
+            path: self.handshaken.path.clone(),
+            subprotocol: self.handshaken.subprotocol.clone(),
+            extensions: self.handshaken.extensions.clone(),
+        }
+    }
+
+    /// The close frame the peer sent, once it has.
+    pub fn close_frame(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// The round-trip time of the last answered keepalive PING.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.timers.rtt
+    }
+
+    /// The negotiated subprotocol.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.handshaken.subprotocol.as_deref()
+    }
+
+    /// The transport, for inspection.
+    pub fn get_ref(&self) -> Option<&S> {
+        self.io.as_ref()
+    }
+
+    /// The core's connection state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// Polls for the next event; the engine under every receiving call.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            // Send what the core owes (PONGs, the close echo) before handing out what caused
+            // it, without making reads wait on a slow writer.
+            if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
+                self.finished = true;
+                return Poll::Ready(Some(Err(e.into())));
+            }
+            if let Some(event) = self.conn.poll_event() {
+                match &event {
+                    Event::Message(Message::Pong(_)) => self.timers.on_pong(),
+                    Event::Close(frame) => {
+                        self.peer_close = Some(frame.clone());
+                        self.timers.start_close();
+                    }
+                    _ => {}
+                }
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if let Some(error) = self.pending_error.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
+            if self.finished || self.writes.shut_down {
+                self.finished = true;
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(due) = self.timers.poll_due(cx) {
+                match due {
+                    Due::Ping(payload) => {
+                        // A PING that cannot be sent (closing) is simply not sent.
+                        let _ = self.conn.send(Message::Ping(payload));
+                    }
+                    Due::Expired(Timeout::Close) => {
+                        self.finished = true;
+                        if self.peer_close.is_some() && self.conn.is_closed() {
+                            return Poll::Ready(None);
+                        }
+                        return Poll::Ready(Some(Err(Error::Timeout(Timeout::Close))));
+                    }
+                    Due::Expired(which) => {
+                        let reason = match which {
+                            Timeout::Idle => "idle timeout",
+                            _ => "keepalive timeout",
+                        };
+                        let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
+                        self.timers.start_close();
+                        self.pending_error = Some(Error::Timeout(which));
+                    }
+                }
+                continue;
+            }
+            if self.eof {
+                return Poll::Pending;
+            }
+            let wanted = self.conn.read_hint();
+            match poll_read_into(io, &mut self.read_buf, wanted, self.config.read_buffer, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    self.eof = true;
+                    self.conn.handle_eof();
+                    if self.peer_close.is_none() {
+                        self.pending_error = Some(e.into());
+                    }
+                }
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    self.conn.handle_eof();
+                }
+                Poll::Ready(Ok(_)) => {
+                    self.timers.on_read();
+                    if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                        self.pending_error = Some(e.into());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls for the next message, the engine under [`Stream`](futures_core::Stream).
+    pub fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        loop {
+            let event = match std::task::ready!(self.poll_event(cx)) {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            };
+            match event {
+                Event::Message(message) => return Poll::Ready(Some(Ok(message))),
+                Event::Close(frame) if frame.code == CloseCode::ABNORMAL => {
+                    return Poll::Ready(Some(Err(Error::ConnectionLost)));
+                }
+                Event::Close(_) => continue,
+                // Fragments and raw bytes have their own calls; the message stream has no
+                // place for them.
+                _ => return Poll::Ready(Some(Err(UsageError::WrongMode.into()))),
+            }
+        }
+    }
+
+    /// Ready when the write buffer is below its high watermark (after writing down to the low
+    /// one if it was above).
+    fn poll_write_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let queued = self.writes.len() + self.conn.pending_transmit();
+        if queued < self.config.write_high {
+            return Poll::Ready(Ok(()));
+        }
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(UsageError::Closed.into()));
+        };
+        let low = self.config.write_low;
+        std::task::ready!(self.writes.poll_write_until(io, &mut self.conn, cx, low))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(UsageError::Closed.into()));
+        };
+        std::task::ready!(self.writes.poll_drain(io, &mut self.conn, cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drives the connection to its end, discarding what arrives.
+    fn poll_close_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            match std::task::ready!(self.poll_event(cx)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Err(Error::Timeout(Timeout::Close))) => {
+                    return Poll::Ready(Err(Error::Timeout(Timeout::Close)));
+                }
+                Some(Err(Error::ConnectionLost)) => return Poll::Ready(Ok(())),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+impl<S> Drop for WebSocket<S> {
+    fn drop(&mut self) {
+        let Some(hook) = self.on_drop.take() else {
+            return;
+        };
+        if self.finished || self.io.is_none() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let role = self.conn.role();
+        let orphan = WebSocket {
+            io: self.io.take(),
+            conn: std::mem::replace(&mut self.conn, Connection::new(role, Default::default())),
+            read_buf: std::mem::take(&mut self.read_buf),
+            writes: std::mem::take(&mut self.writes),
+            config: self.config.clone(),
+            handshaken: Handshaken::default(),
+            timers: std::mem::replace(&mut self.timers, Timers::new(&WebSocketConfig::new())),
+            peer_close: self.peer_close.take(),
+            pending_error: None,
+            eof: self.eof,
+            finished: false,
+            on_drop: None,
+        };
+        hook(orphan);
+    }
+}
+
+/// Finishes the close handshake of a dropped handle on the runtime, bounded by the close
+/// timeout: the peer gets a 1000 close (or its own code echoed) instead of a reset.
+fn close_in_background<S>(mut ws: WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _ = ws.close(CloseCode::NORMAL, "").await;
+    });
+}
