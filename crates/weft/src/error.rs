@@ -26,6 +26,15 @@ pub enum Error {
     /// The call is not allowed in the connection's state.
     #[error("{0}")]
     Usage(#[from] UsageError),
+    /// The client's request could not be built from what the caller gave.
+    #[error("bad request: {0}")]
+    Request(#[from] weft_proto::handshake::client::RequestError),
+    /// An extra header whose name or value is not valid HTTP.
+    #[error("invalid header {name:?}")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+    },
     /// The URL could not be used.
     #[error("bad URL: {0}")]
     Url(#[from] UrlError),

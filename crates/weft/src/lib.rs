@@ -10,6 +10,7 @@ mod error;
 mod info;
 mod socket;
 
+pub use client::{ClientBuilder, connect};
 pub use config::{Keepalive, WebSocketConfig};
 pub use error::{Error, Result, Timeout, UrlError};
 pub use info::{ConnState, Handshaken, Info};

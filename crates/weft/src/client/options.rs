@@ -1,0 +1,170 @@
+//! What the async and blocking clients share: the options a builder collects, and how they
+//! become a handshake.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use weft_proto::handshake::client::{ClientHandshake, ClientRequest};
+
+use super::proxy::Proxy;
+use super::target::Target;
+use super::tls::TlsOptions;
+use crate::config::WebSocketConfig;
+use crate::error::Error;
+
+/// Whether and how to use a proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum ProxyChoice {
+    /// `ws_proxy`, `wss_proxy`, `https_proxy`, `http_proxy`, `all_proxy`, `no_proxy` (curl's).
+    #[default]
+    FromEnv,
+    /// Connect directly.
+    Direct,
+    /// This proxy.
+    Use(Proxy),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ClientOptions {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) protocols: Vec<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) extensions: Vec<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) config: WebSocketConfig,
+    pub(crate) tls: TlsOptions,
+    pub(crate) proxy: ProxyChoice,
+    pub(crate) max_redirects: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            origin: None,
+            extensions: Vec::new(),
+            connect_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(30),
+            config: WebSocketConfig::default(),
+            tls: TlsOptions::default(),
+            proxy: ProxyChoice::FromEnv,
+            max_redirects: 0,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The opening handshake for `target`.
+    pub(crate) fn handshake(&self, target: &Target) -> Result<ClientHandshake, Error> {
+        let mut request = ClientRequest::new(
+            target.host(),
+            target.explicit_port(),
+            &target.path_and_query(),
+            target.is_secure(),
+        );
+        if let Some(origin) = &self.origin {
+            request = request.origin(origin);
+        }
+        for protocol in &self.protocols {
+            request = request.protocol(protocol);
+        }
+        for offer in &self.extensions {
+            request = request.extension(offer);
+        }
+        for (name, value) in &self.headers {
+            let invalid = || Error::InvalidHeader { name: name.clone() };
+            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            let header_value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            request = request.header(header_name, header_value);
+        }
+        Ok(ClientHandshake::new(request, self.config.proto.limits())?)
+    }
+
+    /// The proxy to use for `target`, if any.
+    pub(crate) fn proxy_for(&self, target: &Target) -> Option<Proxy> {
+        match &self.proxy {
+            ProxyChoice::FromEnv => {
+                Proxy::from_env(target.is_secure(), target.host(), target.port())
+            }
+            ProxyChoice::Direct => None,
+            ProxyChoice::Use(proxy) => Some(proxy.clone()),
+        }
+    }
+}
+
+/// Builder methods shared by the async and blocking `ClientBuilder`s, over their `options`.
+macro_rules! client_builder_methods {
+    () => {
+        /// Adds a header to the upgrade request, such as `Authorization` or `Cookie`. Headers
+        /// the handshake sets itself are refused when connecting.
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.options.headers.push((name.into(), value.into()));
+            self
+        }
+
+        /// Offers a subprotocol; call once per subprotocol, most preferred first.
+        pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+            self.options.protocols.push(protocol.into());
+            self
+        }
+
+        /// Sends `Origin`, as a browser would.
+        pub fn origin(mut self, origin: impl Into<String>) -> Self {
+            self.options.origin = Some(origin.into());
+            self
+        }
+
+        /// Offers an extension: a `Sec-WebSocket-Extensions` value.
+        pub fn extension(mut self, offer: impl Into<String>) -> Self {
+            self.options.extensions.push(offer.into());
+            self
+        }
+
+        /// How long TCP connect (and the proxy tunnel) may take. Default: 30 s.
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.connect_timeout = timeout;
+            self
+        }
+
+        /// How long TLS and the opening handshake may take. Default: 30 s.
+        pub fn handshake_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.handshake_timeout = timeout;
+            self
+        }
+
+        /// Settings of the connection once open: limits, keepalive, close timeout, buffers.
+        pub fn config(mut self, config: $crate::WebSocketConfig) -> Self {
+            self.options.config = config;
+            self
+        }
+
+        /// TLS settings for `wss://`: roots, extra CAs, client certificates.
+        pub fn tls(mut self, tls: $crate::client::tls::TlsOptions) -> Self {
+            self.options.tls = tls;
+            self
+        }
+
+        /// Connects through this proxy instead of the one the environment names.
+        pub fn proxy(mut self, proxy: $crate::client::proxy::Proxy) -> Self {
+            self.options.proxy = $crate::client::options::ProxyChoice::Use(proxy);
+            self
+        }
+
+        /// Connects directly, ignoring proxy environment variables.
+        pub fn no_proxy(mut self) -> Self {
+            self.options.proxy = $crate::client::options::ProxyChoice::Direct;
+            self
+        }
+
+        /// Follows up to `max` redirects (3xx with `Location`) within ws/wss. Default: none;
+        /// a redirect is then an [`Error::Handshake`]($crate::Error::Handshake) carrying the
+        /// status and headers.
+        pub fn follow_redirects(mut self, max: usize) -> Self {
+            self.options.max_redirects = max;
+            self
+        }
+    };
+}
+pub(crate) use client_builder_methods;
