@@ -14,6 +14,6 @@ pub use client::{ClientBuilder, connect};
 pub use config::{Keepalive, WebSocketConfig};
 pub use error::{Error, Result, Timeout, UrlError};
 pub use info::{ConnState, Handshaken, Info};
-pub use socket::WebSocket;
+pub use socket::{WebSocket, WsReader, WsWriter};
 pub use weft_proto as proto;
 pub use weft_proto::{CloseCode, CloseFrame, DataKind, Event, Fragment, Message, Text};

@@ -8,10 +8,27 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
-use weft_proto::{Connection, Transmit};
+use weft_proto::{Connection, Sender, Transmit};
 
 /// Most chunks gathered into one vectored write.
 const MAX_IOVECS: usize = 64;
+
+/// Whatever hands out bytes to write: a whole connection, or the sending half of one.
+pub(crate) trait TransmitSource {
+    fn next_transmit(&mut self) -> Option<Transmit>;
+}
+
+impl TransmitSource for Connection {
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+}
+
+impl TransmitSource for Sender {
+    fn next_transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+}
 
 /// Bytes handed out by the core and not yet accepted by the transport.
 #[derive(Debug, Default)]
@@ -32,8 +49,8 @@ impl WriteQueue {
     }
 
     /// Takes what the core has to send.
-    pub(crate) fn pull(&mut self, conn: &mut Connection) {
-        while let Some(t) = conn.poll_transmit() {
+    pub(crate) fn pull(&mut self, conn: &mut impl TransmitSource) {
+        while let Some(t) = conn.next_transmit() {
             match t {
                 Transmit::Data(bytes) => {
                     self.len += bytes.len();
@@ -49,7 +66,7 @@ impl WriteQueue {
     pub(crate) fn poll_drain<S: AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
-        conn: &mut Connection,
+        conn: &mut impl TransmitSource,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         ready!(self.poll_write_until(io, conn, cx, 0))?;
@@ -69,7 +86,7 @@ impl WriteQueue {
     pub(crate) fn poll_write_until<S: AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
-        conn: &mut Connection,
+        conn: &mut impl TransmitSource,
         cx: &mut Context<'_>,
         target: usize,
     ) -> Poll<io::Result<()>> {

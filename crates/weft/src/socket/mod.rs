@@ -1,8 +1,11 @@
 //! [`WebSocket`]: one connection over any `AsyncRead + AsyncWrite`, driving the sans-I/O core.
 
 mod io;
+mod split;
 mod stream;
 mod timers;
+
+pub use split::{WsReader, WsWriter};
 
 use std::future::poll_fn;
 use std::task::{Context, Poll};

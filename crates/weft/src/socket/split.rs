@@ -1,0 +1,440 @@
+//! Owned read and write halves of a [`WebSocket`], usable from different tasks.
+//!
+//! The protocol core splits into a [`Receiver`] and a [`Sender`] that share nothing; the reader
+//! owns the first, and a writer task owns the second and the transport's write half. Messages
+//! and the reader's replies (PONGs, the close echo) reach the writer through one channel, so
+//! no lock is taken per message and replies go out even while the application sends nothing.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use weft_proto::{
+    CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Receiver, Reply, Sender,
+    State, UsageError,
+};
+
+use super::WebSocket;
+use super::io::{WriteQueue, poll_read_into};
+use super::timers::{Due, Timers};
+use crate::error::{Error, Result};
+
+/// What the writer task is asked to do, in order.
+#[derive(Debug)]
+enum Command {
+    Reply(Reply),
+    Send(Message, u32),
+    Frame(DataKind, Bytes, bool, u32),
+    StartFrame(DataKind, u64, bool),
+    FrameData(Bytes, u32),
+    Close(CloseCode, String),
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Splits the connection into a reader and a writer that can live on different tasks.
+    /// A writer task is spawned on the current runtime; it also sends the PONGs and the
+    /// close echo the reader owes.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn split(mut self) -> (WsReader<S>, WsWriter) {
+        self.on_drop = None;
+        let role = self.conn.role();
+        let conn = std::mem::replace(
+            &mut self.conn,
+            Connection::new(role, weft_proto::Config::default()),
+        );
+        let (rx, tx) = conn.into_split();
+        // `io` is only `None` after a drop moved it away, which cannot have happened here.
+        let io = self.io.take().map(tokio::io::split);
+        let (commands, queue) = mpsc::unbounded_channel();
+        let high = self.config.write_high.min(Semaphore::MAX_PERMITS);
+        let permits = Arc::new(Semaphore::new(high));
+        let (read_io, write_io) = match io {
+            Some(halves) => (Some(halves.0), Some(halves.1)),
+            None => (None, None),
+        };
+        if let Some(write_io) = write_io {
+            let writes = std::mem::take(&mut self.writes);
+            tokio::spawn(write_loop(
+                write_io,
+                tx,
+                writes,
+                queue,
+                Arc::clone(&permits),
+                self.config.close_timeout,
+            ));
+        }
+        let reader = WsReader {
+            io: read_io,
+            rx,
+            read_buf: std::mem::take(&mut self.read_buf),
+            read_base: self.config.read_buffer,
+            commands: commands.clone(),
+            timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
+            peer_close: None,
+            pending_error: None,
+            finished: false,
+            fragment_mode: self.config.proto.is_fragment_mode(),
+        };
+        let writer = WsWriter {
+            commands,
+            permits,
+            high,
+            closed: false,
+        };
+        (reader, writer)
+    }
+}
+
+/// The reading half of a split [`WebSocket`]: a [`Stream`] of messages.
+#[derive(Debug)]
+pub struct WsReader<S> {
+    io: Option<ReadHalf<S>>,
+    rx: Receiver,
+    read_buf: BytesMut,
+    read_base: usize,
+    commands: mpsc::UnboundedSender<Command>,
+    timers: Timers,
+    peer_close: Option<CloseFrame>,
+    pending_error: Option<Error>,
+    finished: bool,
+    fragment_mode: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite> WsReader<S> {
+    /// The next message; `None` after a clean close.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// The next event; `None` once reading is over.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn next_event(&mut self) -> Option<Result<Event>> {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The next part of a data frame, in fragment mode.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] outside fragment mode.
+    pub async fn recv_fragment(&mut self) -> Option<Result<Fragment>> {
+        if !self.fragment_mode {
+            return Some(Err(UsageError::WrongMode.into()));
+        }
+        loop {
+            match self.next_event().await? {
+                Ok(Event::Fragment(f)) => return Some(Ok(f)),
+                Ok(Event::Close(f)) if f.code == CloseCode::ABNORMAL => {
+                    return Some(Err(Error::ConnectionLost));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The close frame the peer sent, once it has.
+    pub fn close_frame(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// The round-trip time of the last answered keepalive PING.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.timers.rtt
+    }
+
+    fn pass_replies(&mut self) {
+        while let Some(reply) = self.rx.poll_reply() {
+            // The writer task outlives the connection's useful life; if it is gone, there is
+            // nobody left to reply to.
+            let _ = self.commands.send(Command::Reply(reply));
+        }
+    }
+
+    /// Polls for the next event.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
+        loop {
+            if let Some(event) = self.rx.poll_event() {
+                match &event {
+                    Event::Message(Message::Pong(_)) => self.timers.on_pong(),
+                    Event::Close(frame) => {
+                        self.peer_close = Some(frame.clone());
+                        self.timers.start_close();
+                    }
+                    _ => {}
+                }
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if let Some(error) = self.pending_error.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
+            if self.finished || self.rx.is_done() {
+                self.finished = true;
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(due) = self.timers.poll_due(cx) {
+                match due {
+                    Due::Ping(payload) => {
+                        let _ = self.commands.send(Command::Send(Message::Ping(payload), 0));
+                    }
+                    Due::Expired(which) => {
+                        let _ = self
+                            .commands
+                            .send(Command::Close(CloseCode::GOING_AWAY, which.to_string()));
+                        self.finished = true;
+                        return Poll::Ready(Some(Err(Error::Timeout(which))));
+                    }
+                }
+                continue;
+            }
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let wanted = self.rx.read_hint();
+            match ready!(poll_read_into(
+                io,
+                &mut self.read_buf,
+                wanted,
+                self.read_base,
+                cx
+            )) {
+                Err(e) => {
+                    self.rx.handle_eof();
+                    self.pending_error = Some(e.into());
+                }
+                Ok(0) => self.rx.handle_eof(),
+                Ok(_) => {
+                    self.timers.on_read();
+                    if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
+                        self.pending_error = Some(e.into());
+                    }
+                }
+            }
+            self.pass_replies();
+        }
+    }
+
+    /// Polls for the next message.
+    pub fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        loop {
+            match ready!(self.poll_event(cx)) {
+                Some(Ok(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
+                Some(Ok(Event::Close(f))) if f.code == CloseCode::ABNORMAL => {
+                    return Poll::Ready(Some(Err(Error::ConnectionLost)));
+                }
+                Some(Ok(Event::Close(_))) => continue,
+                Some(Ok(_)) => return Poll::Ready(Some(Err(UsageError::WrongMode.into()))),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite> Stream for WsReader<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+/// The writing half of a split [`WebSocket`]. Cheap to move between tasks; sends wait while
+/// the write buffer is above its high watermark.
+#[derive(Debug)]
+pub struct WsWriter {
+    commands: mpsc::UnboundedSender<Command>,
+    permits: Arc<Semaphore>,
+    high: usize,
+    closed: bool,
+}
+
+impl WsWriter {
+    /// Queues a message for the writer task, waiting while the write buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once the connection is over.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        let permits = self.reserve(message.payload().len()).await?;
+        self.command(Command::Send(message, permits))
+    }
+
+    /// Queues one frame of a message (Tcl's `send ... final`).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once the connection is over.
+    pub async fn send_frame(&mut self, kind: DataKind, data: Bytes, is_final: bool) -> Result<()> {
+        let permits = self.reserve(data.len()).await?;
+        self.command(Command::Frame(kind, data, is_final, permits))
+    }
+
+    /// Starts a frame of `len` bytes sent in parts by [`send_fragment`](Self::send_fragment).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once the connection is over.
+    pub fn start_frame(&mut self, kind: DataKind, len: u64, is_final: bool) -> Result<()> {
+        self.command(Command::StartFrame(kind, len, is_final))
+    }
+
+    /// Sends the next part of a declared frame.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Closed`] once the connection is over.
+    pub async fn send_fragment(&mut self, data: Bytes) -> Result<()> {
+        let permits = self.reserve(data.len()).await?;
+        self.command(Command::FrameData(data, permits))
+    }
+
+    /// Waits until everything queued so far is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if writing failed, [`UsageError::Closed`] if the writer task is gone.
+    pub async fn flush(&mut self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.command(Command::Flush(ack))?;
+        done.await.map_err(|_| Error::Usage(UsageError::Closed))?
+    }
+
+    /// Starts the close handshake. The writer task finishes it when the reader sees the
+    /// peer's close, or after the close timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidCloseCode`] or [`UsageError::CloseReasonTooLong`].
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        CloseFrame::new(code, reason)?;
+        self.closed = true;
+        self.command(Command::Close(code, reason.to_owned()))?;
+        let _ = self.flush().await;
+        Ok(())
+    }
+
+    async fn reserve(&self, len: usize) -> Result<u32> {
+        let want = u32::try_from(len.min(self.high)).unwrap_or(u32::MAX);
+        let permit = self
+            .permits
+            .acquire_many(want)
+            .await
+            .map_err(|_| Error::Usage(UsageError::Closed))?;
+        permit.forget();
+        Ok(want)
+    }
+
+    fn command(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .map_err(|_| Error::Usage(UsageError::Closed))
+    }
+}
+
+impl Drop for WsWriter {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Like a dropped `WebSocket`: the writer task completes the close handshake.
+            let _ = self
+                .commands
+                .send(Command::Close(CloseCode::NORMAL, String::new()));
+        }
+    }
+}
+
+/// Owns the write half and the core's sending half; writes in batches.
+async fn write_loop<S: AsyncWrite>(
+    mut io: WriteHalf<S>,
+    mut tx: Sender,
+    mut writes: WriteQueue,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    permits: Arc<Semaphore>,
+    close_timeout: Duration,
+) {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut flushes: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    loop {
+        let next = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, commands.recv()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => commands.recv().await,
+        };
+        let Some(first) = next else { break };
+        let mut released = 0usize;
+        let mut command = Some(first);
+        // Take everything already queued, so one vectored write carries many messages.
+        while let Some(c) = command.take() {
+            released += apply(&mut tx, c, &mut flushes);
+            command = commands.try_recv().ok();
+        }
+        let written = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx)).await;
+        permits.add_permits(released);
+        let failed = written.is_err();
+        for ack in flushes.drain(..) {
+            let _ = ack.send(match &written {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Io(std::io::Error::new(e.kind(), e.to_string()))),
+            });
+        }
+        if failed || writes.shut_down {
+            break;
+        }
+        // Once closing, the handshake (and a client's wait for the server to close TCP, which
+        // the reader reports as EOF) gets the close timeout, then the transport is closed.
+        if tx.state() != State::Open && deadline.is_none() {
+            deadline = Some(tokio::time::Instant::now() + close_timeout);
+        }
+    }
+    permits.close();
+    let _ = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await;
+}
+
+/// Applies one command to the core; returns the write-buffer permits it held.
+fn apply(
+    tx: &mut Sender,
+    command: Command,
+    flushes: &mut Vec<oneshot::Sender<Result<()>>>,
+) -> usize {
+    let (result, permits) = match command {
+        Command::Reply(reply) => {
+            tx.handle_reply(reply);
+            (Ok(()), 0)
+        }
+        Command::Send(message, permits) => (tx.send(message), permits),
+        Command::Frame(kind, data, fin, permits) => (tx.send_frame(kind, data, fin), permits),
+        Command::StartFrame(kind, len, fin) => (tx.start_frame(kind, len, fin), 0),
+        Command::FrameData(data, permits) => (tx.send_frame_data(data), permits),
+        Command::Close(code, reason) => (tx.close(code, &reason), 0),
+        Command::Flush(ack) => {
+            flushes.push(ack);
+            (Ok(()), 0)
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "split writer dropped a command");
+    }
+    permits as usize
+}

@@ -1,0 +1,116 @@
+//! Split halves: reading and writing on different tasks, replies from the reader reaching the
+//! peer through the writer task, and the close handshake across the halves.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::duplex;
+use weft::proto::Role;
+use weft::{CloseCode, Message, WebSocket, WebSocketConfig};
+
+fn pair() -> (
+    WebSocket<tokio::io::DuplexStream>,
+    WebSocket<tokio::io::DuplexStream>,
+) {
+    let (a, b) = duplex(64 << 10);
+    (
+        WebSocket::new(a, Role::Client, WebSocketConfig::default()),
+        WebSocket::new(b, Role::Server, WebSocketConfig::default()),
+    )
+}
+
+#[tokio::test]
+async fn halves_send_and_receive_from_different_tasks() {
+    let (client, mut server) = pair();
+    let (mut reader, mut writer) = client.split();
+    let sending = tokio::spawn(async move {
+        for i in 0..100 {
+            writer.send(Message::text(format!("m{i}"))).await.unwrap();
+        }
+        writer
+    });
+    for i in 0..100 {
+        let got = server.recv().await.unwrap().unwrap();
+        assert_eq!(got, Message::text(format!("m{i}")));
+        server.send(got).await.unwrap();
+    }
+    for i in 0..100 {
+        assert_eq!(
+            reader.recv().await.unwrap().unwrap(),
+            Message::text(format!("m{i}"))
+        );
+    }
+    drop(sending.await.unwrap());
+}
+
+#[tokio::test]
+async fn reader_replies_to_pings_while_the_writer_is_idle() {
+    let (client, mut server) = pair();
+    let (mut reader, _writer) = client.split();
+    let reading = tokio::spawn(async move { reader.recv().await });
+    server
+        .send(Message::Ping("are you there".into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(2), server.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        pong.unwrap().unwrap(),
+        Message::Pong("are you there".into())
+    );
+    reading.abort();
+}
+
+#[tokio::test]
+async fn writer_close_completes_with_the_reader_seeing_the_end() {
+    let (client, mut server) = pair();
+    let (mut reader, mut writer) = client.split();
+    writer.close(CloseCode::NORMAL, "done").await.unwrap();
+    assert!(server.recv().await.is_none());
+    assert_eq!(
+        server.close_frame().map(|f| f.code),
+        Some(CloseCode::NORMAL)
+    );
+    assert!(reader.recv().await.is_none());
+    assert_eq!(
+        reader.close_frame().map(|f| f.code),
+        Some(CloseCode::NORMAL)
+    );
+}
+
+#[tokio::test]
+async fn peer_close_ends_the_reader_and_the_writer_echoes_it() {
+    let (client, mut server) = pair();
+    let (mut reader, writer) = client.split();
+    let closing = tokio::spawn(async move { server.close(CloseCode::GOING_AWAY, "bye").await });
+    assert!(reader.next().await.is_none());
+    assert_eq!(
+        reader.close_frame().map(|f| f.code),
+        Some(CloseCode::GOING_AWAY)
+    );
+    closing.await.unwrap().unwrap();
+    drop(writer);
+}
+
+#[tokio::test]
+async fn writer_waits_when_the_peer_does_not_read() {
+    let (a, _never_read) = duplex(8 << 10);
+    let config = WebSocketConfig::default().write_watermarks(16 << 10, 32 << 10);
+    let ws = WebSocket::new(a, Role::Client, config);
+    let (_reader, mut writer) = ws.split();
+    let chunk = bytes::Bytes::from(vec![0u8; 4 << 10]);
+    let mut sent = 0usize;
+    let stalled = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            writer.send(Message::Binary(chunk.clone())).await.unwrap();
+            sent += chunk.len();
+        }
+    })
+    .await;
+    assert!(stalled.is_err());
+    assert!(
+        sent <= (8 << 10) + (32 << 10) + (4 << 10) * 2,
+        "sent {sent}"
+    );
+}
