@@ -190,3 +190,26 @@ fn raw_mode_passes_bytes_untouched_both_ways() {
     assert_eq!(transmit(&mut conn).0, b"\x00\x01anything");
     assert_eq!(conn.send(Message::text("x")), Err(UsageError::WrongMode));
 }
+
+#[test]
+fn encoded_frame_is_sent_as_is_by_a_server() {
+    let frame = weft_proto::frame::EncodedFrame::server(&Message::text("to all"));
+    let mut a = server();
+    let mut b = server();
+    a.send_encoded(&frame).expect("open");
+    b.send_encoded(&frame).expect("open");
+    let (bytes_a, _) = transmit(&mut a);
+    assert_eq!(bytes_a, transmit(&mut b).0);
+    let mut receiver = client();
+    feed(&mut receiver, &bytes_a).expect("valid");
+    assert_eq!(
+        events(&mut receiver),
+        vec![Event::Message(Message::text("to all"))]
+    );
+}
+
+#[test]
+fn a_client_cannot_send_an_unmasked_encoded_frame() {
+    let frame = weft_proto::frame::EncodedFrame::server(&Message::text("x"));
+    assert_eq!(client().send_encoded(&frame), Err(UsageError::WrongMode));
+}

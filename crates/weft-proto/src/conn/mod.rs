@@ -183,6 +183,15 @@ impl Connection {
         self.tx.send(message)
     }
 
+    /// Queues a frame encoded once for many connections; see [`Sender::send_encoded`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Sender::send_encoded`].
+    pub fn send_encoded(&mut self, frame: &crate::frame::EncodedFrame) -> Result<(), UsageError> {
+        self.tx.send_encoded(frame)
+    }
+
     /// Queues one frame of a message; see [`Sender::send_frame`].
     ///
     /// # Errors

@@ -8,7 +8,7 @@ use super::{Reply, State, Transmit};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::UsageError;
-use crate::frame::{FrameHeader, OpCode, apply_mask, new_mask_key};
+use crate::frame::{EncodedFrame, FrameHeader, OpCode, apply_mask, new_mask_key};
 use crate::message::{DataKind, Message};
 use crate::role::Role;
 
@@ -183,6 +183,27 @@ impl Sender {
             Message::Ping(data) => self.send_control(OpCode::Ping, data)?,
             Message::Pong(data) => self.send_control(OpCode::Pong, data)?,
         }
+        Ok(())
+    }
+
+    /// Queues a frame encoded once for many connections (a server's broadcast).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] on a client (its frames must be masked, each its own way),
+    /// and as for [`send`](Self::send).
+    pub fn send_encoded(&mut self, frame: &EncodedFrame) -> Result<(), UsageError> {
+        if self.role.masks_outgoing() {
+            return Err(UsageError::WrongMode);
+        }
+        self.check_can_send()?;
+        if frame.is_data() {
+            self.check_idle()?;
+        } else if !self.send.can_interleave_control() {
+            return Err(UsageError::FrameInProgress);
+        }
+        self.out.push_payload(frame.header.clone());
+        self.out.push_payload(frame.payload.clone());
         Ok(())
     }
 

@@ -3,10 +3,12 @@
 //! Decoding never copies a payload: [`FrameHeader::decode`] reads only the header, and the
 //! payload stays in the caller's buffer.
 
+mod encoded;
 mod header;
 mod mask;
 mod opcode;
 
+pub use encoded::EncodedFrame;
 pub use header::{FrameHeader, MAX_HEADER_LEN};
 pub use mask::{apply_mask, new_mask_key};
 pub use opcode::OpCode;
