@@ -7,7 +7,9 @@
 pub mod client;
 mod config;
 mod error;
+pub mod handler;
 mod info;
+pub mod server;
 mod socket;
 
 pub use client::{ClientBuilder, connect};

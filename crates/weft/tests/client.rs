@@ -13,8 +13,16 @@ use weft::{ClientBuilder, CloseCode, Error, Message, Timeout, UrlError};
 #[tokio::test]
 async fn connects_and_echoes_text_binary_and_empty() {
     let addr = support::echo_server(&[]).await;
-    let mut ws = ClientBuilder::new(format!("ws://{addr}/echo")).no_proxy().connect().await.unwrap();
-    for message in [Message::text("hi"), Message::binary(vec![1u8, 2, 3]), Message::text("")] {
+    let mut ws = ClientBuilder::new(format!("ws://{addr}/echo"))
+        .no_proxy()
+        .connect()
+        .await
+        .unwrap();
+    for message in [
+        Message::text("hi"),
+        Message::binary(vec![1u8, 2, 3]),
+        Message::text(""),
+    ] {
         ws.send(message.clone()).await.unwrap();
         assert_eq!(ws.recv().await.unwrap().unwrap(), message);
     }
@@ -43,7 +51,10 @@ async fn ipv6_loopback_literal_connects() {
     };
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let err = ClientBuilder::new(format!("ws://[::1]:{port}/")).no_proxy().connect().await;
+    let err = ClientBuilder::new(format!("ws://[::1]:{port}/"))
+        .no_proxy()
+        .connect()
+        .await;
     // Nothing listens there now: the point is that the URL parses and TCP is attempted.
     assert!(matches!(err, Err(Error::Io(_))), "{err:?}");
 }
@@ -54,9 +65,17 @@ async fn non_101_answer_is_an_error_with_status_headers_and_body() {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
     )
     .await;
-    let err = ClientBuilder::new(format!("ws://{addr}/")).no_proxy().connect().await.unwrap_err();
+    let err = ClientBuilder::new(format!("ws://{addr}/"))
+        .no_proxy()
+        .connect()
+        .await
+        .unwrap_err();
     match err {
-        Error::Handshake(HandshakeError::UnexpectedStatus { status, headers, body_start }) => {
+        Error::Handshake(HandshakeError::UnexpectedStatus {
+            status,
+            headers,
+            body_start,
+        }) => {
             assert_eq!(status.as_u16(), 200);
             assert_eq!(headers.get("content-type").unwrap(), "text/plain");
             assert_eq!(&body_start[..], b"hello");
@@ -69,21 +88,37 @@ async fn non_101_answer_is_an_error_with_status_headers_and_body() {
 async fn redirect_is_an_error_unless_following_is_asked() {
     let target = support::echo_server(&[]).await;
     let response: &'static [u8] = Box::leak(
-        format!("HTTP/1.1 302 Found\r\nLocation: http://{target}/moved\r\nContent-Length: 0\r\n\r\n")
-            .into_bytes()
-            .into_boxed_slice(),
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://{target}/moved\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+        .into_boxed_slice(),
     );
     let redirecting = support::canned_server(response).await;
     let url = format!("ws://{redirecting}/old");
-    let err = ClientBuilder::new(&url).no_proxy().connect().await.unwrap_err();
-    assert!(matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) if status.as_u16() == 302));
-    let ws = ClientBuilder::new(&url).no_proxy().follow_redirects(3).connect().await.unwrap();
+    let err = ClientBuilder::new(&url)
+        .no_proxy()
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) if status.as_u16() == 302)
+    );
+    let ws = ClientBuilder::new(&url)
+        .no_proxy()
+        .follow_redirects(3)
+        .connect()
+        .await
+        .unwrap();
     assert_eq!(ws.info().path, "/moved");
 }
 
 #[tokio::test]
 async fn bad_url_and_scheme_are_clear_errors() {
-    assert!(matches!(weft::connect("not a url").await, Err(Error::Url(UrlError::Parse(_)))));
+    assert!(matches!(
+        weft::connect("not a url").await,
+        Err(Error::Url(UrlError::Parse(_)))
+    ));
     assert!(matches!(
         weft::connect("ftp://127.0.0.1/").await,
         Err(Error::Url(UrlError::UnsupportedScheme(s))) if s == "ftp"
@@ -123,7 +158,9 @@ async fn only_one_connection_per_host_and_port_is_connecting_at_a_time() {
                 let _ = tcp.read(&mut buf).await;
                 tx.send(()).unwrap();
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let _ = tcp.write_all(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n").await;
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+                    .await;
             });
         }
     });
@@ -133,7 +170,10 @@ async fn only_one_connection_per_host_and_port_is_connecting_at_a_time() {
     rx.recv().await.unwrap();
     // While the first handshake is pending, the second must not have sent its request.
     let early = tokio::time::timeout(Duration::from_millis(150), rx.recv()).await;
-    assert!(early.is_err(), "a second request arrived while the first was CONNECTING");
+    assert!(
+        early.is_err(),
+        "a second request arrived while the first was CONNECTING"
+    );
     assert!(first.await.unwrap().is_err());
     rx.recv().await.unwrap();
     assert!(second.await.unwrap().is_err());
@@ -153,13 +193,26 @@ async fn connects_through_an_http_connect_proxy() {
             head.push(byte[0]);
         }
         let text = String::from_utf8(head).unwrap();
-        assert!(text.starts_with(&format!("CONNECT {target} HTTP/1.1")), "{text}");
+        assert!(
+            text.starts_with(&format!("CONNECT {target} HTTP/1.1")),
+            "{text}"
+        );
         let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
-        client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.unwrap();
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .unwrap();
         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
     });
     let proxy = weft::client::proxy::Proxy::parse(&format!("http://{proxy_addr}")).unwrap();
-    let mut ws = ClientBuilder::new(format!("ws://{target}/")).proxy(proxy).connect().await.unwrap();
+    let mut ws = ClientBuilder::new(format!("ws://{target}/"))
+        .proxy(proxy)
+        .connect()
+        .await
+        .unwrap();
     ws.send(Message::text("via proxy")).await.unwrap();
-    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("via proxy"));
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::text("via proxy")
+    );
 }

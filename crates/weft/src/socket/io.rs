@@ -41,11 +41,18 @@ pub(crate) struct WriteQueue {
     pub(crate) shut_down: bool,
     /// Bytes written since the last flush.
     unflushed: bool,
+    /// Bytes written in all.
+    written: u64,
 }
 
 impl WriteQueue {
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Bytes the transport has accepted so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
     }
 
     /// Takes what the core has to send.
@@ -112,6 +119,7 @@ impl WriteQueue {
 
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
+        self.written += n as u64;
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 return;

@@ -8,6 +8,7 @@ mod timers;
 pub use split::{WsReader, WsWriter};
 
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use weft_proto::{
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
+use crate::server::registry::{Link, Outgoing};
 use io::{WriteQueue, poll_read_into};
 use timers::{Due, Timers};
 
@@ -66,6 +68,8 @@ pub struct WebSocket<S> {
     finished: bool,
     /// Set by the constructor, where the bounds for spawning are known.
     on_drop: Option<fn(WebSocket<S>)>,
+    /// The server registry's way in: messages for this connection, and its counters.
+    link: Option<Link>,
 }
 
 impl<S> WebSocket<S>
@@ -93,19 +97,24 @@ where
     ) -> Self {
         let mut read_buf = buffered;
         read_buf.reserve(config.read_buffer);
+        let mut conn = Connection::new(role, config.proto.clone());
+        // Frames that arrived with the end of the handshake are decoded now: nothing else
+        // would look at them until more bytes arrive.
+        let pending_error = conn.handle_data(&mut read_buf).err().map(Error::from);
         WebSocket {
             io: Some(io),
-            conn: Connection::new(role, config.proto.clone()),
+            conn,
             read_buf,
             writes: WriteQueue::default(),
             timers: Timers::new(&config),
             config,
             handshaken,
             peer_close: None,
-            pending_error: None,
+            pending_error,
             eof: false,
             finished: false,
             on_drop: Some(close_in_background::<S>),
+            link: None,
         }
     }
 }
@@ -286,10 +295,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Polls for the next event; the engine under every receiving call.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
-        let Some(io) = self.io.as_mut() else {
-            return Poll::Ready(None);
-        };
         loop {
+            self.take_outgoing(cx);
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(None);
+            };
             // Send what the core owes (PONGs, the close echo) before handing out what caused
             // it, without making reads wait on a slow writer.
             if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
@@ -333,7 +343,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             _ => "keepalive timeout",
                         };
                         let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
-                        self.timers.start_close();
+                        if which == Timeout::Idle {
+                            self.timers.start_close();
+                        }
                         self.pending_error = Some(Error::Timeout(which));
                     }
                 }
@@ -356,7 +368,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.eof = true;
                     self.conn.handle_eof();
                 }
-                Poll::Ready(Ok(_)) => {
+                Poll::Ready(Ok(n)) => {
+                    if let Some(link) = &self.link {
+                        link.shared.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    }
                     self.timers.on_read();
                     if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
                         self.pending_error = Some(e.into());
@@ -385,6 +400,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 _ => return Poll::Ready(Some(Err(UsageError::WrongMode.into()))),
             }
         }
+    }
+
+    /// Applies what the registry queued for this connection, while its write buffer has room.
+    fn take_outgoing(&mut self, cx: &mut Context<'_>) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        while self.writes.len() + self.conn.pending_transmit() < self.config.write_high {
+            let Some(out) = link.poll_take(cx) else { break };
+            let result = match out {
+                Outgoing::Encoded(frame) => self.conn.send_encoded(&frame),
+                Outgoing::Close(code, reason) => {
+                    self.timers.start_close();
+                    self.conn.close(code, &reason)
+                }
+            };
+            // A message for a connection already closing is dropped, as a send would fail.
+            let _ = result;
+        }
+        link.shared.set_state(match self.conn.state() {
+            State::Open => ConnState::Open,
+            State::Closed => ConnState::Closed,
+            _ => ConnState::Closing,
+        });
+        link.shared
+            .bytes_out
+            .store(self.writes.written(), Ordering::Relaxed);
+    }
+
+    /// Makes a drop without closing leave the connection with the server (through its
+    /// registry link) instead of closing it in the background, so the server can close it
+    /// with the code the handler's outcome calls for (1000, or 1011 after an error or panic).
+    pub(crate) fn park_on_drop(&mut self)
+    where
+        S: Send + 'static,
+    {
+        self.on_drop = Some(park::<S>);
+    }
+
+    /// Connects this connection to a server registry.
+    pub(crate) fn attach(&mut self, link: Link) {
+        self.link = Some(link);
     }
 
     /// Ready when the write buffer is below its high watermark (after writing down to the low
@@ -448,8 +505,16 @@ impl<S> Drop for WebSocket<S> {
             eof: self.eof,
             finished: false,
             on_drop: None,
+            link: self.link.take(),
         };
         hook(orphan);
+    }
+}
+
+/// Leaves a dropped connection with the server that owns its registry link.
+fn park<S: Send + 'static>(ws: WebSocket<S>) {
+    if let Some(shared) = ws.link.as_ref().map(|l| std::sync::Arc::clone(&l.shared)) {
+        shared.park(Box::new(ws));
     }
 }
 

@@ -24,6 +24,8 @@ use super::WebSocket;
 use super::io::{WriteQueue, poll_read_into};
 use super::timers::{Due, Timers};
 use crate::error::{Error, Result};
+use crate::server::registry::{Link, Outgoing};
+use weft_proto::frame::EncodedFrame;
 
 /// What the writer task is asked to do, in order.
 #[derive(Debug)]
@@ -34,6 +36,7 @@ enum Command {
     StartFrame(DataKind, u64, bool),
     FrameData(Bytes, u32),
     Close(CloseCode, String),
+    Encoded(EncodedFrame),
     Flush(oneshot::Sender<Result<()>>),
 }
 
@@ -72,6 +75,7 @@ where
                 tx,
                 writes,
                 queue,
+                self.link.take(),
                 Arc::clone(&permits),
                 self.config.close_timeout,
             ));
@@ -369,18 +373,20 @@ async fn write_loop<S: AsyncWrite>(
     mut tx: Sender,
     mut writes: WriteQueue,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    mut link: Option<Link>,
     permits: Arc<Semaphore>,
     close_timeout: Duration,
 ) {
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut flushes: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     loop {
+        let next = next_command(&mut commands, link.as_mut());
         let next = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, commands.recv()).await {
+            Some(at) => match tokio::time::timeout_at(at, next).await {
                 Ok(next) => next,
                 Err(_) => break,
             },
-            None => commands.recv().await,
+            None => next.await,
         };
         let Some(first) = next else { break };
         let mut released = 0usize;
@@ -412,6 +418,28 @@ async fn write_loop<S: AsyncWrite>(
     let _ = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await;
 }
 
+/// The next command, or what the server registry queued for this connection.
+async fn next_command(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    link: Option<&mut Link>,
+) -> Option<Command> {
+    let Some(link) = link else {
+        return commands.recv().await;
+    };
+    let from_registry = poll_fn(|cx| match link.poll_take(cx) {
+        Some(out) => Poll::Ready(out),
+        None => Poll::Pending,
+    });
+    tokio::select! {
+        biased;
+        command = commands.recv() => command,
+        out = from_registry => Some(match out {
+            Outgoing::Encoded(frame) => Command::Encoded(frame),
+            Outgoing::Close(code, reason) => Command::Close(code, reason),
+        }),
+    }
+}
+
 /// Applies one command to the core; returns the write-buffer permits it held.
 fn apply(
     tx: &mut Sender,
@@ -428,6 +456,7 @@ fn apply(
         Command::StartFrame(kind, len, fin) => (tx.start_frame(kind, len, fin), 0),
         Command::FrameData(data, permits) => (tx.send_frame_data(data), permits),
         Command::Close(code, reason) => (tx.close(code, &reason), 0),
+        Command::Encoded(frame) => (tx.send_encoded(&frame), 0),
         Command::Flush(ack) => {
             flushes.push(ack);
             (Ok(()), 0)

@@ -66,6 +66,23 @@ impl Timers {
         self.idle = None;
     }
 
+    /// Starts the close-handshake deadline no later than `limit` from now: a peer that stopped
+    /// answering PINGs is not given the full close timeout to answer a close frame.
+    pub(crate) fn start_close_within(&mut self, limit: Duration) {
+        let limit = limit.min(self.close_timeout);
+        match self.close.as_mut() {
+            Some(sleep) => {
+                let at = Instant::now() + limit;
+                if at < sleep.deadline() {
+                    sleep.as_mut().reset(at);
+                }
+            }
+            None => self.close = Some(Box::pin(sleep(limit))),
+        }
+        self.keepalive = None;
+        self.idle = None;
+    }
+
     /// Something arrived from the peer.
     pub(crate) fn on_read(&mut self) {
         if let Some((timeout, sleep)) = self.idle.as_mut() {
@@ -100,7 +117,8 @@ impl Timers {
         if let Some(ka) = self.keepalive.as_mut() {
             if ka.sleep.as_mut().poll(cx).is_ready() {
                 if ka.ping_sent.is_some() {
-                    self.keepalive = None;
+                    let grace = ka.config.timeout;
+                    self.start_close_within(grace);
                     return Poll::Ready(Due::Expired(Timeout::Pong));
                 }
                 let now = Instant::now();

@@ -18,7 +18,9 @@ pub async fn echo_server(protocols: &'static [&'static str]) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(serve(tcp, protocols));
         }
     });
@@ -42,7 +44,9 @@ async fn serve(mut tcp: TcpStream, protocols: &'static [&'static str]) {
         }
     };
     let protocol = request.choose_protocol(protocols);
-    tcp.write_all(&request.accept(Accept::new().protocol(protocol))).await.unwrap();
+    tcp.write_all(&request.accept(Accept::new().protocol(protocol)))
+        .await
+        .unwrap();
     let info = Handshaken {
         path: request.path().to_owned(),
         subprotocol: protocol.map(str::to_owned),
@@ -64,7 +68,9 @@ pub async fn canned_server(response: &'static [u8]) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = tcp.read(&mut buf).await;
