@@ -121,7 +121,11 @@ pub enum UsageError {
     /// More bytes than the frame declared, or frame data with no frame open.
     #[error("{0} bytes more than the open frame declared")]
     FrameOverrun(u64),
-    /// The connection is in raw mode, or not in raw mode, and the call needs the other.
+    /// The connection is in raw mode, or not in raw mode, and the call needs the other; or a
+    /// declared-length frame was started inside a compressed message.
     #[error("call not available in this mode")]
     WrongMode,
+    /// The compressor failed (it never should; nothing was sent).
+    #[error("compression failed")]
+    Compression,
 }

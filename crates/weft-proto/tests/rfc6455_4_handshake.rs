@@ -5,7 +5,9 @@ use bytes::BytesMut;
 use http::{HeaderName, HeaderValue, StatusCode};
 use weft_proto::extensions::{ExtensionHeaderError, ExtensionOffer, parse_extensions};
 use weft_proto::handshake::client::{ClientAccepted, ClientHandshake, ClientRequest, RequestError};
-use weft_proto::handshake::server::{Accept, ServerHandshake, UpgradeRequest, reject};
+use weft_proto::handshake::server::{
+    Accept, ServerHandshake, UpgradeRequest, reject, reject_response,
+};
 use weft_proto::handshake::{accept_key, generate_key};
 use weft_proto::{HandshakeError, Limits};
 
@@ -791,4 +793,179 @@ mod properties {
             }
         }
     }
+}
+
+// §4.2.1 and §4.2.2 on a request an HTTP server has already parsed (Tcl's `test` and
+// `upgrade`): the same checks and the same answers as over bytes.
+
+/// `head` (a request head without its final blank line) as an HTTP server would hand it over.
+fn parsed(head: &str) -> http::Request<()> {
+    let mut lines = head.split("\r\n").filter(|line| !line.is_empty());
+    let start = lines.next().expect("a request line");
+    let mut parts = start.split(' ');
+    let (method, target, version) = (parts.next(), parts.next(), parts.next());
+    let mut builder = http::Request::builder()
+        .method(method.expect("a method"))
+        .uri(target.expect("a target"))
+        .version(match version {
+            Some("HTTP/1.0") => http::Version::HTTP_10,
+            _ => http::Version::HTTP_11,
+        });
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header field");
+        builder = builder.header(name, value.trim());
+    }
+    builder.body(()).expect("a valid test request")
+}
+
+fn from_request(head: &str) -> Result<UpgradeRequest, HandshakeError> {
+    UpgradeRequest::from_request(&parsed(head), &Limits::DEFAULT)
+}
+
+#[test]
+fn from_request_accepts_rfc_example_request_and_exposes_its_fields() {
+    let request = from_request(&format!(
+        "{REQUEST}Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    ))
+    .expect("a valid request");
+    assert_eq!(request.path(), "/chat");
+    assert_eq!(request.host(), "server.example.com");
+    assert_eq!(request.origin(), Some("http://example.com"));
+    assert_eq!(request.key(), KEY);
+    assert_eq!(request.protocols(), ["chat", "superchat"]);
+    assert_eq!(request.extensions()[0].name, "permessage-deflate");
+}
+
+#[test]
+fn from_request_ignores_the_body() {
+    let request = parsed(REQUEST).map(|()| "a body the handshake never reads".to_owned());
+    assert!(UpgradeRequest::from_request(&request, &Limits::DEFAULT).is_ok());
+}
+
+#[test]
+fn from_request_refuses_exactly_what_the_byte_parser_refuses() {
+    let broken = [
+        ("GET", "POST"),
+        ("HTTP/1.1", "HTTP/1.0"),
+        ("Host: server.example.com\r\n", ""),
+        ("Host: server.example.com", "Host: a\r\nHost: b"),
+        ("websocket", "h2c"),
+        ("Connection: Upgrade", "Connection: keep-alive"),
+        ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+        (KEY, "dGhlIHNhbXBsZSBub25j"),
+        ("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
+        ("Sec-WebSocket-Version: 13\r\n", ""),
+        ("Upgrade:", "Sec-WebSocket-Protocol: a b\r\nUpgrade:"),
+        ("Upgrade:", "Sec-WebSocket-Extensions: ;\r\nUpgrade:"),
+    ];
+    for (from, to) in broken {
+        let head = REQUEST.replacen(from, to, 1);
+        let over_bytes = refused(&format!("{head}\r\n"));
+        assert_eq!(
+            from_request(&head).err(),
+            Some(over_bytes),
+            "{from} -> {to}"
+        );
+    }
+}
+
+#[test]
+fn from_request_rejects_wrong_version_with_426() {
+    let error = from_request(&REQUEST.replace("Version: 13", "Version: 8"))
+        .expect_err("an unsupported version");
+    assert_eq!(error, HandshakeError::UnsupportedVersion);
+    assert_eq!(error.status(), StatusCode::UPGRADE_REQUIRED);
+}
+
+#[test]
+fn from_request_rejects_too_many_headers_with_431() {
+    let limits = Limits::DEFAULT;
+    let extra: String = (0..limits.max_headers)
+        .map(|i| format!("X-{i}: 1\r\n"))
+        .collect();
+    let error = from_request(&format!("{REQUEST}{extra}")).expect_err("too many fields");
+    assert_eq!(
+        error,
+        HandshakeError::TooManyHeaders {
+            limit: limits.max_headers
+        }
+    );
+    assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[test]
+fn from_request_rejects_head_over_the_byte_limit_with_431() {
+    let padding = "x".repeat(Limits::DEFAULT.max_header_bytes);
+    let error = from_request(&format!("{REQUEST}X-Padding: {padding}\r\n")).expect_err("too big");
+    assert!(matches!(error, HandshakeError::RequestTooLarge { .. }));
+    assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[test]
+fn from_request_accepts_head_of_exactly_the_byte_limit() {
+    let head = format!("{REQUEST}\r\n");
+    let mut limits = Limits::DEFAULT;
+    limits.max_header_bytes = head.len();
+    assert!(UpgradeRequest::from_request(&parsed(REQUEST), &limits).is_ok());
+    limits.max_header_bytes -= 1;
+    assert!(matches!(
+        UpgradeRequest::from_request(&parsed(REQUEST), &limits),
+        Err(HandshakeError::RequestTooLarge { .. })
+    ));
+}
+
+#[test]
+fn accept_response_is_101_with_the_fields_accept_writes() {
+    let request = accepted(&format!(
+        "{REQUEST}Sec-WebSocket-Protocol: chat, superchat\r\n\r\n"
+    ));
+    let answer = || {
+        Accept::new()
+            .protocol(request.choose_protocol(&["chat"]))
+            .extensions(HeaderValue::from_static("x-ext"))
+            .header(
+                HeaderName::from_static("set-cookie"),
+                HeaderValue::from_static("a=1"),
+            )
+    };
+    let response = request.accept_response(answer());
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let fields: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into(),
+            )
+        })
+        .collect();
+    let bytes = request.accept(answer());
+    let text = std::str::from_utf8(&bytes).expect("ASCII response");
+    let (status, head) = text.split_once("\r\n").expect("a status line");
+    assert_eq!(status, "HTTP/1.1 101 Switching Protocols");
+    let written: Vec<(String, String)> = head
+        .lines()
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+        .collect();
+    assert_eq!(fields, written);
+    assert_eq!(
+        response.headers()["sec-websocket-accept"],
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+}
+
+#[test]
+fn reject_response_carries_the_status_headers_and_body_of_reject() {
+    let error = HandshakeError::UnsupportedVersion;
+    let response = reject_response(&error);
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(response.headers()["sec-websocket-version"], "13");
+    assert_eq!(response.headers()["connection"], "close");
+    let bytes = reject(&error);
+    let text = std::str::from_utf8(&bytes).expect("ASCII response");
+    assert!(text.ends_with(&format!("\r\n\r\n{}", response.body())));
 }

@@ -96,6 +96,16 @@ impl Connection {
         self
     }
 
+    /// Runs permessage-deflate (RFC 7692) as negotiated: RSV1 becomes the "compressed" bit,
+    /// received compressed messages are inflated within the message limit, and messages from
+    /// the threshold up are sent compressed.
+    pub fn with_deflate(mut self, deflate: crate::extensions::deflate::Deflate) -> Self {
+        let (deflater, inflater) = deflate.into_parts();
+        self.rx.set_inflater(inflater);
+        self.tx.set_deflater(deflater);
+        self
+    }
+
     /// The two halves, for reading and writing from different tasks. The runtime must pass
     /// every [`Receiver::poll_reply`] to [`Sender::handle_reply`].
     pub fn into_split(self) -> (Receiver, Sender) {

@@ -9,6 +9,7 @@ use super::Reply;
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_BYTES};
 use crate::config::Config;
 use crate::error::ProtocolError;
+use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Event, Fragment, Message, Text};
 use crate::role::Role;
@@ -52,6 +53,10 @@ pub(super) struct Incoming {
     /// Frames so far, the current one included.
     frames: usize,
     utf8: Option<Utf8Validator>,
+    /// Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6).
+    compressed: bool,
+    /// The inflated message so far, for a compressed message in message mode.
+    inflated: Vec<u8>,
 }
 
 /// The receiving half of a connection: decodes frames into events, and says which replies
@@ -74,6 +79,8 @@ pub struct Receiver {
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
     error: Option<ProtocolError>,
+    /// permessage-deflate's decompressor, once negotiated.
+    inflater: Option<Inflater>,
 }
 
 impl Receiver {
@@ -88,7 +95,14 @@ impl Receiver {
             replies: VecDeque::new(),
             peer_closed: false,
             error: None,
+            inflater: None,
         }
+    }
+
+    /// Reads permessage-deflate messages (RSV1 on their first frame) with `inflater`.
+    pub(super) fn set_inflater(&mut self, inflater: Inflater) {
+        self.reserved_bits |= RSV1;
+        self.inflater = Some(inflater);
     }
 
     pub(super) fn set_reserved_bits(&mut self, bits: u8) {
@@ -148,8 +162,9 @@ impl Receiver {
     /// # Errors
     ///
     /// A [`ProtocolError`] fails the connection (§7.1.7): a [`Reply::Fail`] asks the sender
-    /// for a close frame with the error's code and a shutdown, and later input is ignored. Events decoded before the bad frame stay queued and are still
-    /// delivered; nothing already accepted is lost.
+    /// for a close frame with the error's code and a shutdown, and later input is ignored.
+    /// Events decoded before the bad frame stay queued and are still delivered; nothing
+    /// already accepted is lost.
     pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
         if self.config.is_raw_mode() {
             if !buf.is_empty() {
@@ -216,6 +231,14 @@ impl Receiver {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
+        let rsv1 = header.rsv & RSV1 != 0;
+        // RFC 7692 §6.1: RSV1 marks a compressed message on its first frame only.
+        if rsv1
+            && self.inflater.is_some()
+            && (header.opcode.is_control() || header.opcode == OpCode::Continuation)
+        {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
         if header.opcode.is_control() {
             return Ok(());
         }
@@ -242,6 +265,10 @@ impl Receiver {
                     len: 0,
                     frames: 0,
                     utf8: (kind == DataKind::Text).then(Utf8Validator::new),
+                    // With no inflater, RSV1 belongs to an extension of the caller's, which
+                    // gets the payload as it came.
+                    compressed: rsv1 && self.inflater.is_some(),
+                    inflated: Vec::new(),
                 })
             }
         };
@@ -252,7 +279,11 @@ impl Receiver {
             });
         }
         incoming.len = incoming.len.saturating_add(header.payload_len);
-        if !self.config.is_fragment_mode() && incoming.len > limits.max_message_size as u64 {
+        // A compressed message is held to the limit as it inflates instead.
+        if !self.config.is_fragment_mode()
+            && !incoming.compressed
+            && incoming.len > limits.max_message_size as u64
+        {
             return Err(ProtocolError::MessageTooLarge {
                 limit: limits.max_message_size,
             });
@@ -324,7 +355,7 @@ impl Receiver {
             if let Some(key) = header.mask {
                 apply_mask(fresh, key, done);
             }
-            if let Some(utf8) = incoming.utf8.as_mut() {
+            if let (Some(utf8), false) = (incoming.utf8.as_mut(), incoming.compressed) {
                 utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         }
@@ -337,6 +368,35 @@ impl Receiver {
         }
         let payload = buf.split_to(len);
         self.read = ReadState::Header;
+        if incoming.compressed {
+            let limit = self.config.limits.max_message_size;
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(RSV1))?;
+            let start = incoming.inflated.len();
+            inflater
+                .decompress(&payload, header.fin, &mut incoming.inflated, limit)
+                .map_err(|e| inflate_error(e, limit))?;
+            if let Some(utf8) = incoming.utf8.as_mut() {
+                utf8.feed(&incoming.inflated[start..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if !header.fin {
+                return Ok(true);
+            }
+            if let Some(utf8) = incoming.utf8.as_mut() {
+                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            let data = Bytes::from(std::mem::take(&mut incoming.inflated));
+            let message = match incoming.kind {
+                DataKind::Text => Message::Text(Text::from_validated(data)),
+                DataKind::Binary => Message::Binary(data),
+            };
+            self.incoming = None;
+            self.events.push_back(Event::Message(message));
+            return Ok(true);
+        }
         if !header.fin {
             incoming.assembled.extend_from_slice(&payload);
             return Ok(true);
@@ -379,6 +439,22 @@ impl Receiver {
             apply_mask(&mut data, key, (done % 4) as usize);
         }
         let bytes_left = remaining - take as u64;
+        let data = if incoming.compressed {
+            // Fragment mode hands on inflated bytes; offset and bytes_left still describe the
+            // compressed frame on the wire.
+            let limit = self.config.limits.max_message_size;
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(RSV1))?;
+            let mut out = Vec::new();
+            inflater
+                .decompress(&data, header.fin && bytes_left == 0, &mut out, limit)
+                .map_err(|e| inflate_error(e, limit))?;
+            BytesMut::from(&out[..])
+        } else {
+            data
+        };
         if let Some(utf8) = incoming.utf8.as_mut() {
             utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
             if bytes_left == 0 && header.fin {
@@ -406,6 +482,16 @@ impl Receiver {
         };
         self.events.push_back(Event::Fragment(fragment));
         Ok(true)
+    }
+}
+
+/// RSV1: permessage-deflate's "this message is compressed" bit.
+const RSV1: u8 = 0b100;
+
+fn inflate_error(error: DeflateError, limit: usize) -> ProtocolError {
+    match error {
+        DeflateError::TooLarge => ProtocolError::MessageTooLarge { limit },
+        _ => ProtocolError::Extension("invalid compressed data"),
     }
 }
 

@@ -8,6 +8,7 @@ use super::{Reply, State, Transmit};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::UsageError;
+use crate::extensions::deflate::Deflater;
 use crate::frame::{EncodedFrame, FrameHeader, OpCode, apply_mask, new_mask_key};
 use crate::message::{DataKind, Message};
 use crate::role::Role;
@@ -25,6 +26,8 @@ pub struct Sender {
     deferred_pong: Option<Bytes>,
     /// A close frame owed while a declared frame is half sent.
     deferred_close: Option<CloseFrame>,
+    /// permessage-deflate's compressor, once negotiated.
+    deflater: Option<Deflater>,
 }
 
 /// The close handshake's progress.
@@ -46,6 +49,8 @@ pub(super) enum SendState {
     /// A message sent as several frames, not yet finished.
     Message {
         kind: DataKind,
+        /// Whether the message is compressed (its first frame had RSV1).
+        compressed: bool,
     },
     /// A frame whose header is out and whose payload is still coming.
     Frame {
@@ -75,7 +80,13 @@ impl Sender {
             out: Outbound::default(),
             deferred_pong: None,
             deferred_close: None,
+            deflater: None,
         }
+    }
+
+    /// Compresses messages with `deflater` (permessage-deflate) from now on.
+    pub(super) fn set_deflater(&mut self, deflater: Deflater) {
+        self.deflater = Some(deflater);
     }
 
     /// This side's role.
@@ -174,11 +185,11 @@ impl Sender {
         match message {
             Message::Text(text) => {
                 self.check_idle()?;
-                self.queue_frame(true, OpCode::Text, text.into_bytes());
+                self.queue_data(true, OpCode::Text, text.into_bytes(), None)?;
             }
             Message::Binary(data) => {
                 self.check_idle()?;
-                self.queue_frame(true, OpCode::Binary, data);
+                self.queue_data(true, OpCode::Binary, data, None)?;
             }
             Message::Ping(data) => self.send_control(OpCode::Ping, data)?,
             Message::Pong(data) => self.send_control(OpCode::Pong, data)?,
@@ -226,11 +237,15 @@ impl Sender {
     ) -> Result<(), UsageError> {
         self.check_can_send()?;
         let (opcode, kind) = self.next_data_opcode(kind)?;
-        self.queue_frame(is_final, opcode, data);
+        let continuing = match self.send {
+            SendState::Message { compressed, .. } => Some(compressed),
+            _ => None,
+        };
+        let compressed = self.queue_data(is_final, opcode, data, continuing)?;
         self.send = if is_final {
             SendState::Idle
         } else {
-            SendState::Message { kind }
+            SendState::Message { kind, compressed }
         };
         Ok(())
     }
@@ -251,6 +266,14 @@ impl Sender {
     ) -> Result<(), UsageError> {
         self.check_can_send()?;
         let (opcode, kind) = self.next_data_opcode(kind)?;
+        if let SendState::Message {
+            compressed: true, ..
+        } = self.send
+        {
+            // A compressed message's frames must all be compressed, and a declared length
+            // cannot be known before compressing.
+            return Err(UsageError::WrongMode);
+        }
         let mask = self.role.masks_outgoing().then(new_mask_key);
         let header = FrameHeader {
             fin: is_final,
@@ -406,7 +429,7 @@ impl Sender {
                 },
                 kind,
             )),
-            SendState::Message { kind } => Ok((OpCode::Continuation, kind)),
+            SendState::Message { kind, .. } => Ok((OpCode::Continuation, kind)),
             SendState::Frame { .. } => Err(UsageError::FrameInProgress),
         }
     }
@@ -423,7 +446,10 @@ impl Sender {
             self.send = if fin {
                 SendState::Idle
             } else {
-                SendState::Message { kind }
+                SendState::Message {
+                    kind,
+                    compressed: false,
+                }
             };
             if let Some(payload) = self.deferred_pong.take() {
                 if matches!(self.life, Life::Open) {
@@ -434,6 +460,53 @@ impl Sender {
                 self.queue_frame(true, OpCode::Close, frame.to_payload());
             }
         }
+    }
+
+    /// Queues a data frame, compressed if the message is (`continuing`) or, for a first
+    /// frame, if permessage-deflate is on and the payload reaches the threshold. Returns
+    /// whether it was compressed.
+    fn queue_data(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        payload: Bytes,
+        continuing: Option<bool>,
+    ) -> Result<bool, UsageError> {
+        let compress = match (continuing, self.deflater.as_ref()) {
+            (Some(compressed), _) => compressed,
+            (None, Some(deflater)) => deflater.wants(payload.len()),
+            (None, None) => false,
+        };
+        let Some(deflater) = self.deflater.as_mut().filter(|_| compress) else {
+            self.queue_frame(fin, opcode, payload);
+            return Ok(false);
+        };
+        let compressed = deflater
+            .compress(&payload, fin)
+            .map_err(|_| UsageError::Compression)?;
+        let mask = self.role.masks_outgoing().then(new_mask_key);
+        let header = FrameHeader {
+            fin,
+            // RSV1 on the first frame only (RFC 7692 §6).
+            rsv: if opcode == OpCode::Continuation {
+                0
+            } else {
+                0b100
+            },
+            opcode,
+            mask,
+            payload_len: compressed.len() as u64,
+        };
+        let n = header.encoded_len();
+        let tail = self.out.tail();
+        header.encode(&mut *tail);
+        let start = tail.len();
+        tail.extend_from_slice(compressed);
+        if let Some(key) = mask {
+            apply_mask(&mut tail[start..], key, 0);
+        }
+        self.out.wrote(n + compressed.len());
+        Ok(true)
     }
 
     fn queue_frame(&mut self, fin: bool, opcode: OpCode, payload: Bytes) {

@@ -22,6 +22,8 @@
 //! # Ok::<(), weft_proto::extensions::ExtensionHeaderError>(())
 //! ```
 
+pub mod deflate;
+
 use std::fmt;
 
 use thiserror::Error;

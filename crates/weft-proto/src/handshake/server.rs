@@ -5,6 +5,10 @@
 //! which paths, whether TLS is required) belongs to the server above it, which reports a
 //! refusal with [`HandshakeError::OriginRefused`], [`HandshakeError::SecureRequired`] or
 //! [`HandshakeError::PathNotFound`] and [`reject`].
+//!
+//! An HTTP server that reads requests itself (hyper, axum) checks one with
+//! [`UpgradeRequest::from_request`], the same checks as over bytes, and answers with
+//! [`UpgradeRequest::accept_response`] or [`reject_response`] (Tcl's `test` and `upgrade`).
 
 use std::error::Error as _;
 
@@ -14,7 +18,7 @@ use http::header::{
     SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
     TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 
 use super::http1::{self, HeadReader, Sole};
 use super::{HandshakeError, accept_key, is_valid_key};
@@ -95,7 +99,7 @@ impl ServerHandshake {
             }
         };
         self.state = State::Finished;
-        let upgrade = UpgradeRequest::from_request(request)?;
+        let upgrade = UpgradeRequest::from_head(request)?;
         let _head = buf.split_to(len);
         Ok(Some(upgrade))
     }
@@ -174,6 +178,49 @@ impl UpgradeRequest {
             .find(|candidate| self.protocols.iter().any(|offered| offered == candidate))
     }
 
+    /// Checks a request that an HTTP server has already parsed (hyper, axum, or any other
+    /// producer of [`http::Request`]) with the rules [`ServerHandshake::handle_request`]
+    /// applies to bytes: this is Tcl's `test`, for upgrading inside an existing HTTP server.
+    /// The body is not looked at, and the request's extensions are not copied.
+    ///
+    /// The head is held to `limits` as if it had been read here: at most
+    /// `limits.max_headers` fields, and at most `limits.max_header_bytes` in its HTTP/1.1
+    /// form (request line and `name: value` lines), which is the least it can have taken on
+    /// the wire.
+    ///
+    /// ```
+    /// use weft_proto::Limits;
+    /// use weft_proto::handshake::server::{Accept, UpgradeRequest};
+    ///
+    /// let request = http::Request::get("/chat")
+    ///     .header("Host", "example.com")
+    ///     .header("Upgrade", "websocket")
+    ///     .header("Connection", "Upgrade")
+    ///     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("Sec-WebSocket-Version", "13")
+    ///     .body(())?;
+    /// let upgrade = UpgradeRequest::from_request(&request, &Limits::DEFAULT)?;
+    /// let response = upgrade.accept_response(Accept::new());
+    /// assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The same [`HandshakeError`]s as [`ServerHandshake::handle_request`] for a request
+    /// that breaks RFC 6455 §4.2.1 or the limits; answer with [`reject_response`] (or
+    /// [`reject`] when writing bytes yourself).
+    pub fn from_request<B>(request: &Request<B>, limits: &Limits) -> Result<Self, HandshakeError> {
+        check_limits(request, limits)?;
+        let offer = check(request)?;
+        let mut head = Request::new(());
+        *head.method_mut() = request.method().clone();
+        *head.uri_mut() = request.uri().clone();
+        *head.version_mut() = request.version();
+        *head.headers_mut() = request.headers().clone();
+        Ok(UpgradeRequest::new(head, offer))
+    }
+
     /// The 101 Switching Protocols response accepting this request (§4.2.2 item 5): `Upgrade`,
     /// `Connection`, `Sec-WebSocket-Accept`, then what `response` adds.
     ///
@@ -185,79 +232,75 @@ impl UpgradeRequest {
     pub fn accept(&self, response: Accept) -> Bytes {
         let mut out = BytesMut::with_capacity(256);
         out.put_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-        http1::put_header(&mut out, "Upgrade", b"websocket");
-        http1::put_header(&mut out, "Connection", b"Upgrade");
-        http1::put_header(
-            &mut out,
-            "Sec-WebSocket-Accept",
-            accept_key(&self.key).as_bytes(),
-        );
-        if let Some(protocol) = &response.protocol {
-            let offered = self.protocols.iter().any(|offered| offered == protocol);
-            debug_assert!(offered, "subprotocol {protocol:?} was not offered");
-            if offered {
-                http1::put_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
-            }
-        }
-        if let Some(extensions) = &response.extensions {
-            http1::put_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
-        }
-        for (name, value) in &response.headers {
-            if !is_reserved_in_accept(name) {
-                http1::put_header(&mut out, name.as_str(), value.as_bytes());
-            }
+        for (name, value) in self.accept_fields(response) {
+            http1::put_header(&mut out, display_name(&name), value.as_bytes());
         }
         out.put_slice(b"\r\n");
         out.freeze()
     }
 
-    fn from_request(request: Request<()>) -> Result<Self, HandshakeError> {
-        if request.method() != Method::GET {
-            return Err(HandshakeError::MethodNotGet(request.method().clone()));
+    /// The same answer as [`accept`](Self::accept), as an [`http::Response`] for an HTTP
+    /// server that writes responses itself (hyper, axum): status 101 and the same header
+    /// fields, in the same order. The server must then hand the connection over to a
+    /// WebSocket in [`Role::Server`](crate::Role::Server).
+    ///
+    /// # Panics
+    ///
+    /// As for [`accept`](Self::accept): in debug builds only, for an unoffered subprotocol.
+    pub fn accept_response(&self, response: Accept) -> Response<()> {
+        let mut answer = Response::new(());
+        *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = answer.headers_mut();
+        for (name, value) in self.accept_fields(response) {
+            headers.append(name, value);
         }
-        if request.version() < Version::HTTP_11 {
-            return Err(HandshakeError::HttpVersionTooOld(request.version()));
-        }
-        let uri = request.uri();
-        if uri.scheme().is_none() && !uri.path().starts_with('/') {
-            return Err(HandshakeError::InvalidTarget);
-        }
-        let headers = request.headers();
-        match http1::sole(headers, &HOST) {
-            Sole::Absent => return Err(HandshakeError::MissingHost),
-            Sole::Repeated => return Err(HandshakeError::InvalidHost),
-            Sole::One(host) if host.is_empty() || host.to_str().is_err() => {
-                return Err(HandshakeError::InvalidHost);
+        answer
+    }
+
+    /// The header fields of a 101 answer, in the order they are sent; shared by
+    /// [`accept`](Self::accept) and [`accept_response`](Self::accept_response) so the two
+    /// cannot drift apart.
+    fn accept_fields(&self, response: Accept) -> Vec<(HeaderName, HeaderValue)> {
+        let accept = HeaderValue::from_str(&accept_key(&self.key))
+            .expect("base64 is visible ASCII, which every header value may hold");
+        let mut fields = vec![
+            (UPGRADE, HeaderValue::from_static("websocket")),
+            (CONNECTION, HeaderValue::from_static("Upgrade")),
+            (SEC_WEBSOCKET_ACCEPT, accept),
+        ];
+        if let Some(protocol) = &response.protocol {
+            let offered = self.protocols.iter().any(|offered| offered == protocol);
+            debug_assert!(offered, "subprotocol {protocol:?} was not offered");
+            // An offered subprotocol came out of a header value as a token, so it converts
+            // back; anything else is left out as documented.
+            if let (true, Ok(value)) = (offered, HeaderValue::from_str(protocol)) {
+                fields.push((SEC_WEBSOCKET_PROTOCOL, value));
             }
-            Sole::One(_) => {}
         }
-        if !http1::has_token(headers, &UPGRADE, "websocket") {
-            return Err(HandshakeError::UpgradeNotWebSocket);
+        if let Some(extensions) = response.extensions {
+            fields.push((SEC_WEBSOCKET_EXTENSIONS, extensions));
         }
-        if !http1::has_token(headers, &CONNECTION, "upgrade") {
-            return Err(HandshakeError::ConnectionNotUpgrade);
-        }
-        let key = match http1::sole(headers, &SEC_WEBSOCKET_KEY) {
-            Sole::Absent => return Err(HandshakeError::MissingKey),
-            Sole::One(key) if is_valid_key(key.as_bytes()) => {
-                // Valid base64 is ASCII, so the conversion cannot lose anything.
-                String::from_utf8_lossy(key.as_bytes()).into_owned()
+        for (name, value) in &response.headers {
+            if !is_reserved_in_accept(name) {
+                fields.push((name.clone(), value.clone()));
             }
-            Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidKey),
-        };
-        match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
-            Sole::One(version) if version.as_bytes() == b"13" => {}
-            _ => return Err(HandshakeError::UnsupportedVersion),
         }
-        let protocols = offered_protocols(headers)?;
-        let extensions = parse_extensions(&http1::joined(headers, &SEC_WEBSOCKET_EXTENSIONS))
-            .map_err(HandshakeError::InvalidExtensions)?;
-        Ok(UpgradeRequest {
+        fields
+    }
+
+    /// A request read from bytes by [`ServerHandshake`], checked.
+    fn from_head(request: Request<()>) -> Result<Self, HandshakeError> {
+        let offer = check(&request)?;
+        Ok(UpgradeRequest::new(request, offer))
+    }
+
+    fn new(request: Request<()>, offer: Offer) -> Self {
+        UpgradeRequest {
             request,
-            key,
-            protocols,
-            extensions,
-        })
+            key: offer.key,
+            protocols: offer.protocols,
+            extensions: offer.extensions,
+        }
     }
 }
 
@@ -310,19 +353,34 @@ impl Accept {
 /// assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
 /// ```
 pub fn reject(error: &HandshakeError) -> Bytes {
-    let mut headers = HeaderMap::new();
-    if error.status() == StatusCode::UPGRADE_REQUIRED {
-        headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-    }
-    let mut body = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        body.push_str(": ");
-        body.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    body.push('\n');
+    let (headers, body) = rejection_parts(error);
     reject_status(error.status(), &headers, &body)
+}
+
+/// The same refusal as [`reject`], as an [`http::Response`] for an HTTP server that writes
+/// responses itself: the error's status, `Sec-WebSocket-Version: 13` on a 426, `Content-Type:
+/// text/plain`, `Connection: close`, and the text body. The server frames the body
+/// (`Content-Length`) itself.
+///
+/// ```
+/// use weft_proto::HandshakeError;
+/// use weft_proto::handshake::server::reject_response;
+///
+/// let response = reject_response(&HandshakeError::UnsupportedVersion);
+/// assert_eq!(response.status(), http::StatusCode::UPGRADE_REQUIRED);
+/// assert_eq!(response.headers()["sec-websocket-version"], "13");
+/// ```
+pub fn reject_response(error: &HandshakeError) -> Response<String> {
+    let (mut headers, body) = rejection_parts(error);
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    let mut response = Response::new(body);
+    *response.status_mut() = error.status();
+    *response.headers_mut() = headers;
+    response
 }
 
 /// A complete response with `status`, `headers`, `Connection: close` and `body`, framed by
@@ -369,6 +427,124 @@ fn is_reserved_in_accept(name: &HeaderName) -> bool {
         TRANSFER_ENCODING,
     ]
     .contains(name)
+}
+
+/// The canonical spelling of the fields a 101 always sends, as [`accept`](UpgradeRequest::accept)
+/// has always written them; other names go out as given (lowercase).
+fn display_name(name: &HeaderName) -> &str {
+    const SPELLINGS: [(HeaderName, &str); 5] = [
+        (UPGRADE, "Upgrade"),
+        (CONNECTION, "Connection"),
+        (SEC_WEBSOCKET_ACCEPT, "Sec-WebSocket-Accept"),
+        (SEC_WEBSOCKET_PROTOCOL, "Sec-WebSocket-Protocol"),
+        (SEC_WEBSOCKET_EXTENSIONS, "Sec-WebSocket-Extensions"),
+    ];
+    SPELLINGS
+        .iter()
+        .find(|(known, _)| known == name)
+        .map_or(name.as_str(), |(_, spelling)| spelling)
+}
+
+/// The headers beyond framing and the body of a refusal, shared by [`reject`] and
+/// [`reject_response`].
+fn rejection_parts(error: &HandshakeError) -> (HeaderMap, String) {
+    let mut headers = HeaderMap::new();
+    if error.status() == StatusCode::UPGRADE_REQUIRED {
+        headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    let mut body = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        body.push_str(": ");
+        body.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    body.push('\n');
+    (headers, body)
+}
+
+/// What a valid request offers, found by [`check`].
+struct Offer {
+    key: String,
+    protocols: Vec<String>,
+    extensions: Vec<ExtensionOffer>,
+}
+
+/// The checks of RFC 6455 §4.2.1 on a parsed request, shared by the byte parser and
+/// [`UpgradeRequest::from_request`] so that both refuse exactly the same requests.
+fn check<B>(request: &Request<B>) -> Result<Offer, HandshakeError> {
+    if request.method() != Method::GET {
+        return Err(HandshakeError::MethodNotGet(request.method().clone()));
+    }
+    if request.version() < Version::HTTP_11 {
+        return Err(HandshakeError::HttpVersionTooOld(request.version()));
+    }
+    let uri = request.uri();
+    if uri.scheme().is_none() && !uri.path().starts_with('/') {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    let headers = request.headers();
+    match http1::sole(headers, &HOST) {
+        Sole::Absent => return Err(HandshakeError::MissingHost),
+        Sole::Repeated => return Err(HandshakeError::InvalidHost),
+        Sole::One(host) if host.is_empty() || host.to_str().is_err() => {
+            return Err(HandshakeError::InvalidHost);
+        }
+        Sole::One(_) => {}
+    }
+    if !http1::has_token(headers, &UPGRADE, "websocket") {
+        return Err(HandshakeError::UpgradeNotWebSocket);
+    }
+    if !http1::has_token(headers, &CONNECTION, "upgrade") {
+        return Err(HandshakeError::ConnectionNotUpgrade);
+    }
+    let key = match http1::sole(headers, &SEC_WEBSOCKET_KEY) {
+        Sole::Absent => return Err(HandshakeError::MissingKey),
+        Sole::One(key) if is_valid_key(key.as_bytes()) => {
+            // Valid base64 is ASCII, so the conversion cannot lose anything.
+            String::from_utf8_lossy(key.as_bytes()).into_owned()
+        }
+        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidKey),
+    };
+    match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
+        Sole::One(version) if version.as_bytes() == b"13" => {}
+        _ => return Err(HandshakeError::UnsupportedVersion),
+    }
+    let protocols = offered_protocols(headers)?;
+    let extensions = parse_extensions(&http1::joined(headers, &SEC_WEBSOCKET_EXTENSIONS))
+        .map_err(HandshakeError::InvalidExtensions)?;
+    Ok(Offer {
+        key,
+        protocols,
+        extensions,
+    })
+}
+
+/// The limits [`HeadReader`] enforces while reading bytes, applied to a head parsed
+/// elsewhere. Its size is counted in HTTP/1.1 form ("GET /path HTTP/1.1\r\n", "name:
+/// value\r\n" per field, the final "\r\n"), the fewest bytes it could have arrived in.
+fn check_limits<B>(request: &Request<B>, limits: &Limits) -> Result<(), HandshakeError> {
+    let headers = request.headers();
+    if headers.len() > limits.max_headers {
+        return Err(HandshakeError::TooManyHeaders {
+            limit: limits.max_headers,
+        });
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |target| target.as_str().len());
+    let line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    if line + fields + 2 > limits.max_header_bytes {
+        return Err(HandshakeError::RequestTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Every subprotocol offered, over all fields and comma lists (§4.1 item 10, §11.3.4).

@@ -1,0 +1,73 @@
+//! permessage-deflate (RFC 7692): negotiation of its four parameters, and the per-message
+//! codec that runs once it is agreed.
+//!
+//! ```
+//! use weft_proto::extensions::deflate::{DeflateConfig, client_offer, server_negotiate, client_accept};
+//! use weft_proto::extensions::parse_extensions;
+//!
+//! let config = DeflateConfig::default();
+//! let offer = client_offer(&config);
+//! let (server_side, answer) =
+//!     server_negotiate(&config, &parse_extensions(&offer)?).expect("accepted");
+//! let client_side = client_accept(&config, &parse_extensions(&answer)?)?.expect("agreed");
+//! assert_eq!(server_side.client_max_window_bits, client_side.client_max_window_bits);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod codec;
+mod negotiate;
+
+pub use codec::{Deflate, DeflateError, Deflater, Inflater};
+pub use negotiate::{DeflateNegotiationError, client_accept, client_offer, server_negotiate};
+
+/// The extension's name in `Sec-WebSocket-Extensions`.
+pub const NAME: &str = "permessage-deflate";
+
+/// What this endpoint wants from permessage-deflate, before negotiation.
+///
+/// Memory per connection is about `2^(window_bits + 2)` bytes for the compressor plus
+/// `2^window_bits` for the decompressor, plus zlib's fixed hash tables (about 64 KiB at the
+/// default memory level, which the flate2 backend does not let us lower). With the default 12
+/// bits both ways that is roughly 84 KiB per connection while both directions are active;
+/// 15 bits costs about 200 KiB. A context is dropped between messages when context takeover
+/// is off, at the cost of compression ratio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// Window bits (8-15) this side's compressor may use, and asks the peer to use at most.
+    /// Default: 12 (as Python's `websockets`).
+    pub window_bits: u8,
+    /// Whether to ask the peer to reset its compression context after every message.
+    pub request_no_context_takeover: bool,
+    /// Whether this side resets its own compression context after every message, saving the
+    /// compressor's memory between messages at a cost in ratio.
+    pub no_context_takeover: bool,
+    /// zlib compression level, 0-9. Default: 1 (fast; most of the gain on text).
+    pub level: u32,
+    /// Messages shorter than this are sent uncompressed (RSV1 clear). Default: 128 bytes.
+    pub threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            window_bits: 12,
+            request_no_context_takeover: false,
+            no_context_takeover: false,
+            level: 1,
+            threshold: 128,
+        }
+    }
+}
+
+/// The parameters both sides agreed on (RFC 7692 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// Most window bits the server's compressor uses.
+    pub server_max_window_bits: u8,
+    /// Most window bits the client's compressor uses.
+    pub client_max_window_bits: u8,
+}
