@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use weft_proto::Config;
+use weft_proto::extensions::deflate::DeflateConfig;
 
 /// Settings for a [`WebSocket`](crate::WebSocket).
 ///
@@ -27,6 +28,7 @@ pub struct WebSocketConfig {
     pub(crate) write_low: usize,
     pub(crate) write_high: usize,
     pub(crate) read_buffer: usize,
+    pub(crate) deflate: Option<DeflateConfig>,
 }
 
 /// Keepalive PINGs (Tcl's `configure -keepalive -ping`): one every `interval`, and the
@@ -70,7 +72,8 @@ impl Keepalive {
 
 impl WebSocketConfig {
     /// Defaults for a client: no keepalive, 5 s close timeout, write watermarks 128 KiB /
-    /// 1 MiB, a 4 KiB initial read buffer.
+    /// 1 MiB, a 4 KiB initial read buffer, permessage-deflate offered (clients) and accepted
+    /// (servers) with [`DeflateConfig::default`].
     pub fn new() -> Self {
         WebSocketConfig {
             proto: Config::default(),
@@ -80,6 +83,7 @@ impl WebSocketConfig {
             write_low: 128 << 10,
             write_high: 1 << 20,
             read_buffer: 4 << 10,
+            deflate: Some(DeflateConfig::default()),
         }
     }
 
@@ -128,6 +132,17 @@ impl WebSocketConfig {
         self.write_low = low.min(high);
         self.write_high = high.max(1);
         self
+    }
+
+    /// permessage-deflate (RFC 7692) settings; `None` neither offers nor accepts it.
+    pub fn deflate(mut self, deflate: impl Into<Option<DeflateConfig>>) -> Self {
+        self.deflate = deflate.into();
+        self
+    }
+
+    /// The permessage-deflate settings in force.
+    pub fn deflate_value(&self) -> Option<&DeflateConfig> {
+        self.deflate.as_ref()
     }
 
     /// The initial read buffer size; the buffer grows for a large message and shrinks back.

@@ -35,6 +35,9 @@ pub enum Error {
         /// The header's name as given.
         name: String,
     },
+    /// The server's permessage-deflate answer does not fit the offer (RFC 7692 §5).
+    #[error("permessage-deflate negotiation: {0}")]
+    Deflate(#[from] weft_proto::extensions::deflate::DeflateNegotiationError),
     /// The URL could not be used.
     #[error("bad URL: {0}")]
     Url(#[from] UrlError),

@@ -49,4 +49,6 @@ pub struct Handshaken {
     pub subprotocol: Option<String>,
     /// The negotiated extensions.
     pub extensions: Vec<String>,
+    /// The permessage-deflate parameters agreed, if it was.
+    pub deflate: Option<weft_proto::extensions::deflate::DeflateParams>,
 }

@@ -416,3 +416,35 @@ async fn tokio_tungstenite_client_talks_to_the_weft_server() {
     );
     ws.close(None).await.unwrap();
 }
+
+#[tokio::test]
+async fn permessage_deflate_is_negotiated_by_default_and_carries_messages() {
+    let (addr, _h) = start(Server::builder().route("/*", echo)).await;
+    let mut ws = client(addr, "/").connect().await.unwrap();
+    let extensions = ws.info().extensions;
+    assert_eq!(extensions.len(), 1, "{extensions:?}");
+    assert!(extensions[0].starts_with("permessage-deflate"));
+    let json = "{\"id\":1,\"name\":\"weft\",\"tags\":[\"a\",\"b\",\"c\"]}".repeat(400);
+    for _ in 0..3 {
+        ws.send(Message::text(json.as_str())).await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap().unwrap(),
+            Message::text(json.as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn deflate_off_on_either_side_means_plain_frames() {
+    let config = weft::WebSocketConfig::default().deflate(None);
+    let (addr, _h) = start(Server::builder().route("/*", echo).config(config)).await;
+    let mut ws = client(addr, "/").connect().await.unwrap();
+    assert!(ws.info().extensions.is_empty());
+    ws.send(Message::text("x".repeat(1000).as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::text("x".repeat(1000).as_str())
+    );
+}

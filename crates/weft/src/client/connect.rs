@@ -6,6 +6,7 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use weft_proto::extensions::deflate;
 use weft_proto::handshake::client::ClientAccepted;
 use weft_proto::{HandshakeError, Role};
 
@@ -71,6 +72,16 @@ impl ClientBuilder {
     }
 
     client_builder_methods!();
+
+    /// Calls `hook` with the bytes of each upgrade request (request line and headers, the
+    /// real `Sec-WebSocket-Key` included) just before they are sent: once per attempt, so
+    /// once per redirect followed. For logging the handshake the way `curl -v` does; the
+    /// response is in [`connect_with_response`](Self::connect_with_response)'s result, or in
+    /// the [`Error::Handshake`] of a refusal.
+    pub fn inspect_request(mut self, hook: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.options.on_request = Some(super::options::RequestHook(std::sync::Arc::new(hook)));
+        self
+    }
 
     /// Connects and runs the opening handshake.
     ///
@@ -147,7 +158,11 @@ async fn open(
         } else {
             MaybeTlsStream::Plain(tcp)
         };
-        stream.write_all(&handshake.request_bytes()).await?;
+        let request = handshake.request_bytes();
+        if let Some(hook) = &options.on_request {
+            (hook.0)(&request);
+        }
+        stream.write_all(&request).await?;
         stream.flush().await?;
         let mut buf = BytesMut::with_capacity(1024);
         loop {
@@ -170,12 +185,17 @@ async fn open(
         extensions,
     } = accepted;
     debug_assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let deflate = match &options.config.deflate {
+        Some(settings) => deflate::client_accept(settings, &extensions)?,
+        None => None,
+    };
     let handshaken = Handshaken {
         peer_addr: handshaken_addrs.0,
         local_addr: handshaken_addrs.1,
         path: target.path_and_query(),
         subprotocol,
         extensions: extensions.iter().map(ToString::to_string).collect(),
+        deflate,
     };
     let ws = WebSocket::from_parts(
         stream,
@@ -195,5 +215,48 @@ async fn connect_tcp(target: &Target, options: &ClientOptions) -> Result<TcpStre
             proxy::tunnel(&mut tcp, &via, target.host(), target.port()).await?;
             Ok(tcp)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn inspect_request_sees_the_request_that_is_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("accept");
+            let mut received = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !received.ends_with(b"\r\n\r\n") {
+                let n = tcp.read(&mut buf).await.expect("read");
+                assert!(n > 0, "request ended early");
+                received.extend_from_slice(&buf[..n]);
+            }
+            tcp.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .expect("write");
+            received
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let result = ClientBuilder::new(format!("ws://{addr}/inspect"))
+            .no_proxy()
+            .inspect_request(move |bytes| sink.lock().expect("lock").extend_from_slice(bytes))
+            .connect()
+            .await;
+
+        assert!(matches!(result, Err(Error::Handshake(_))));
+        let sent = server.await.expect("server");
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen, sent);
+        assert!(seen.starts_with(b"GET /inspect HTTP/1.1\r\n"));
     }
 }

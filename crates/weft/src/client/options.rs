@@ -1,9 +1,12 @@
 //! What the async and blocking clients share: the options a builder collects, and how they
 //! become a handshake.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use weft_proto::extensions::deflate;
 use weft_proto::handshake::client::{ClientHandshake, ClientRequest};
 
 use super::proxy::Proxy;
@@ -36,6 +39,18 @@ pub(crate) struct ClientOptions {
     pub(crate) tls: TlsOptions,
     pub(crate) proxy: ProxyChoice,
     pub(crate) max_redirects: usize,
+    pub(crate) on_request: Option<RequestHook>,
+}
+
+/// A function shown each upgrade request's bytes just before they are sent.
+#[derive(Clone)]
+pub(crate) struct RequestHook(pub(crate) Arc<dyn Fn(&[u8]) + Send + Sync>);
+
+// A closure has no useful Debug; say only that one is set.
+impl fmt::Debug for RequestHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestHook(..)")
+    }
 }
 
 impl Default for ClientOptions {
@@ -51,6 +66,7 @@ impl Default for ClientOptions {
             tls: TlsOptions::default(),
             proxy: ProxyChoice::FromEnv,
             max_redirects: 0,
+            on_request: None,
         }
     }
 }
@@ -72,6 +88,9 @@ impl ClientOptions {
         }
         for offer in &self.extensions {
             request = request.extension(offer);
+        }
+        if let Some(deflate) = &self.config.deflate {
+            request = request.extension(&deflate::client_offer(deflate));
         }
         for (name, value) in &self.headers {
             let invalid = || Error::InvalidHeader { name: name.clone() };

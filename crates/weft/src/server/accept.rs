@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use weft_proto::extensions::deflate::{self, DeflateParams};
 use weft_proto::handshake::server::{
     Accept, ServerHandshake, UpgradeRequest, reject, reject_status,
 };
@@ -80,7 +81,7 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
     let Ok(outcome) = upgrade.await else {
         return Err(Error::Timeout(crate::error::Timeout::Handshake));
     };
-    let Some((stream, request, route, protocol, admit, leftover)) = outcome? else {
+    let Some((stream, request, route, protocol, admit, deflate, leftover)) = outcome? else {
         return Ok(());
     };
     let (id, link) = shared.registry.register(
@@ -94,7 +95,8 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
         local_addr: local,
         path: request.request().uri().to_string(),
         subprotocol: protocol.clone(),
-        extensions: Vec::new(),
+        extensions: deflate.iter().map(|(_, answer)| answer.clone()).collect(),
+        deflate: deflate.map(|(params, _)| params),
     };
     let mut ws = WebSocket::from_parts(
         stream,
@@ -150,6 +152,7 @@ type Upgraded = (
     super::route::Route,
     Option<String>,
     Admit,
+    Option<(DeflateParams, String)>,
     BytesMut,
 );
 
@@ -212,12 +215,28 @@ async fn upgrade(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Op
         },
     };
     let mut accept = Accept::new().protocol(protocol.as_deref());
+    let deflate = shared
+        .config
+        .deflate_value()
+        .and_then(|settings| deflate::server_negotiate(settings, request.extensions()));
+    let deflate = match deflate {
+        Some((params, answer)) => match HeaderValue::from_str(&answer) {
+            Ok(value) => {
+                accept = accept.extensions(value);
+                Some((params, answer))
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
     for (name, value) in &admit.headers {
         accept = accept.header(name.clone(), value.clone());
     }
     stream.write_all(&request.accept(accept)).await?;
     stream.flush().await?;
-    Ok(Some((stream, request, route, protocol, admit, buf)))
+    Ok(Some((
+        stream, request, route, protocol, admit, deflate, buf,
+    )))
 }
 
 async fn refuse(stream: &mut ServerStream, response: &[u8]) {

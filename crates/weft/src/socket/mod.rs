@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
+use weft_proto::extensions::deflate::Deflate;
 use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
 };
@@ -98,6 +99,9 @@ where
         let mut read_buf = buffered;
         read_buf.reserve(config.read_buffer);
         let mut conn = Connection::new(role, config.proto.clone());
+        if let (Some(params), Some(settings)) = (handshaken.deflate, config.deflate.as_ref()) {
+            conn = conn.with_deflate(Deflate::new(role, params, settings));
+        }
         // Frames that arrived with the end of the handshake are decoded now: nothing else
         // would look at them until more bytes arrive.
         let pending_error = conn.handle_data(&mut read_buf).err().map(Error::from);
