@@ -8,6 +8,8 @@ pub mod client;
 mod config;
 mod error;
 pub mod handler;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod info;
 pub mod server;
 mod socket;

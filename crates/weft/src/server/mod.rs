@@ -28,6 +28,7 @@ mod origin;
 pub(crate) mod registry;
 mod route;
 mod stream;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use origin::{OriginCheck, OriginPolicy};
 pub use registry::{ConnId, ConnInfo, Registry, SendError, SlowConsumer};
 pub use route::{Handler, HandlerError, HandlerFuture};
 pub use stream::ServerStream;
+pub use upgrade::check_request;
 
 use crate::client::tls::ServerTlsOptions;
 use crate::config::{Keepalive, WebSocketConfig};
