@@ -351,7 +351,9 @@ async fn interoperates_with_tokio_tungstenite() {
     );
     sent.unwrap();
     assert_eq!(got.unwrap().unwrap(), Message::binary(vec![9u8; 70_000]));
-    let (closed, _) = tokio::join!(ours.close(CloseCode::NORMAL, "done"), async {
+    let (closed, _) = tokio::join!(ours.close(CloseCode::NORMAL, "done"), async move {
+        // tungstenite, as the server, ends the stream after the close handshake; dropping it
+        // closes the transport as a server does (§7.1.1).
         while let Some(Ok(_)) = theirs.next().await {}
     });
     closed.unwrap();
