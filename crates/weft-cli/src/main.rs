@@ -1,5 +1,44 @@
 //! `weft`: nc for WebSocket, and a WebSocket server, on the command line.
+//!
+//! `weft [OPTIONS] URL` pipes stdin and stdout through a WebSocket; `weft serve [OPTIONS]
+//! ADDR` runs an echo, broadcast or exec server. Built on the `weft` library's public API
+//! only. `weft --help` is the manual; exit statuses are in [`exit`].
 
-fn main() {
-    println!("weft {}", env!("CARGO_PKG_VERSION"));
+mod cli;
+mod client;
+mod exit;
+mod input;
+mod output;
+mod serve;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Status;
+
+fn main() -> ExitCode {
+    // clap prints usage errors and exits with 2 itself; --help and --version exit 0.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("weft: cannot start the runtime: {e}");
+            return Status::Local.into();
+        }
+    };
+    let status = match cli.command {
+        Some(Command::Serve(args)) => runtime.block_on(serve::run(args)),
+        None => runtime.block_on(client::run(cli.client)),
+    };
+    // Tasks still running (a connection's background close, a program being reaped) get a
+    // moment; the stdin thread may be blocked on a terminal and is simply left behind.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    status.into()
 }

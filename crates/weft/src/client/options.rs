@@ -44,7 +44,10 @@ pub(crate) struct ClientOptions {
 
 /// A function shown each upgrade request's bytes just before they are sent.
 #[derive(Clone)]
-pub(crate) struct RequestHook(pub(crate) Arc<dyn Fn(&[u8]) + Send + Sync>);
+pub(crate) struct RequestHook(pub(crate) Arc<RequestFn>);
+
+/// The function type behind [`RequestHook`].
+pub(crate) type RequestFn = dyn Fn(&[u8]) + Send + Sync;
 
 // A closure has no useful Debug; say only that one is set.
 impl fmt::Debug for RequestHook {
