@@ -231,3 +231,36 @@ fn server_frames_are_unmasked_and_use_the_minimal_length_form() {
         assert_eq!(frames[0].0.mask, None);
     }
 }
+
+#[test]
+fn message_before_a_protocol_error_is_answered_before_the_close() {
+    // Autobahn 3.2: a valid message, then a frame with a reserved bit. The message's echo
+    // goes out first, then the close with 1002.
+    let mut conn = server();
+    let mut bytes = client_frame(true, OpCode::Text, b"first");
+    bytes.extend(raw_frame(
+        true,
+        0b010,
+        OpCode::Text,
+        Some([1, 2, 3, 4]),
+        b"bad",
+    ));
+    assert!(feed(&mut conn, &bytes).is_err());
+    assert_eq!(
+        conn.state(),
+        State::Open,
+        "the close waits for the events before it"
+    );
+    let first = conn.poll_event().expect("the message before the error");
+    let Event::Message(message) = first else {
+        panic!("expected a message")
+    };
+    conn.send(message).expect("still open for the answer");
+    assert_eq!(conn.poll_event(), None);
+    let (out, shutdown) = transmit(&mut conn);
+    let frames = parse_frames(&out);
+    assert_eq!(frames[0].1, "first");
+    assert_eq!(frames[1].0.opcode, OpCode::Close);
+    assert!(shutdown);
+    assert_eq!(conn.state(), State::Closed);
+}

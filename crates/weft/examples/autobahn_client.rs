@@ -17,7 +17,11 @@ fn config() -> WebSocketConfig {
 }
 
 async fn run_case(url: &str) -> Result<(), Error> {
-    let mut ws = ClientBuilder::new(url).no_proxy().config(config()).connect().await?;
+    let mut ws = ClientBuilder::new(url)
+        .no_proxy()
+        .config(config())
+        .connect()
+        .await?;
     while let Some(message) = ws.recv().await {
         let message = message?;
         if message.is_data() {
@@ -39,7 +43,10 @@ async fn main() -> Result<(), Error> {
         .or_else(|| std::env::var("AUTOBAHN_AGENT").ok())
         .unwrap_or_else(|| "weft".to_owned());
 
-    let mut ws = ClientBuilder::new(format!("{base}/getCaseCount")).no_proxy().connect().await?;
+    let mut ws = ClientBuilder::new(format!("{base}/getCaseCount"))
+        .no_proxy()
+        .connect()
+        .await?;
     let count: u32 = match ws.recv().await {
         Some(Ok(Message::Text(text))) => text.as_str().trim().parse().unwrap_or(0),
         _ => 0,

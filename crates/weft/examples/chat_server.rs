@@ -19,7 +19,10 @@ async fn chat(mut ws: WebSocket<ServerStream>, request: Request) -> Result<(), E
     while let Some(message) = ws.recv().await {
         if let Message::Text(text) = message? {
             let line = Message::text(format!("{name}: {text}"));
-            request.registry.broadcast_filter(line, |c| c.id != me).await;
+            request
+                .registry
+                .broadcast_filter(line, |c| c.id != me)
+                .await;
         }
     }
     request
@@ -34,7 +37,11 @@ async fn main() -> Result<(), Error> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9002".to_owned());
-    let server = Server::builder().bind(addr).route("/chat", chat).build().await?;
+    let server = Server::builder()
+        .bind(addr)
+        .route("/chat", chat)
+        .build()
+        .await?;
     for addr in server.local_addrs() {
         println!("chat on ws://{addr}/chat");
     }

@@ -12,7 +12,10 @@ async fn main() -> Result<(), Error> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "ws://127.0.0.1:9001/".to_owned());
-    let ws = weft::ClientBuilder::new(url).protocol("chat").connect().await?;
+    let ws = weft::ClientBuilder::new(url)
+        .protocol("chat")
+        .connect()
+        .await?;
     let (mut reader, mut writer) = ws.split();
     let printer = tokio::spawn(async move {
         while let Some(message) = reader.recv().await {

@@ -116,7 +116,16 @@ impl Receiver {
 
     /// The next reply the sending half owes: hand it to
     /// [`Sender::handle_reply`](super::Sender::handle_reply).
+    ///
+    /// A failure's close frame waits until the events decoded before the bad frame have been
+    /// taken, so the application can still answer them: a message that arrived before a
+    /// protocol error is echoed before the close (Autobahn's strict behaviour, 3.2 and kin).
+    /// For that order, ask for replies after [`poll_event`](Self::poll_event) returns `None`,
+    /// and pass them on behind whatever the application sent meanwhile.
     pub fn poll_reply(&mut self) -> Option<Reply> {
+        if matches!(self.replies.front(), Some(Reply::Fail(_))) && !self.events.is_empty() {
+            return None;
+        }
         self.replies.pop_front()
     }
 

@@ -322,6 +322,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Poll::Ready(Some(Ok(event)));
             }
             if let Some(error) = self.pending_error.take() {
+                // The failure's close frame was released by the `poll_event` above: start it on
+                // its way before reporting (a drop or a later poll finishes it).
+                let _ = self.writes.poll_drain(io, &mut self.conn, cx);
                 return Poll::Ready(Some(Err(error)));
             }
             if self.finished || self.writes.shut_down {

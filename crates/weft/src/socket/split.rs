@@ -178,7 +178,12 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// Polls for the next event.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
         loop {
-            if let Some(event) = self.rx.poll_event() {
+            let next = self.rx.poll_event();
+            if next.is_none() {
+                // Replies go out behind what the application sent in answer to earlier events.
+                self.pass_replies();
+            }
+            if let Some(event) = next {
                 match &event {
                     Event::Message(Message::Pong(_)) => self.timers.on_pong(),
                     Event::Close(frame) => {
@@ -234,6 +239,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     }
                 }
             }
+            // PONGs and the close echo go at once; a failure's close waits for its events.
             self.pass_replies();
         }
     }
