@@ -233,6 +233,9 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Handshake")]
     pub(crate) max_message_size: Option<usize>,
 
+    #[command(flatten)]
+    pub(crate) compress: CompressArgs,
+
     /// How long TCP, the proxy, TLS and the opening handshake may each take. Default: 30.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, help_heading = "Connection")]
     pub(crate) connect_timeout: Option<Duration>,
@@ -332,6 +335,9 @@ pub(crate) struct ServeArgs {
     /// close the connection with 1009. Default: 16M.
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Limits")]
     pub(crate) max_message_size: Option<usize>,
+
+    #[command(flatten)]
+    pub(crate) compress: CompressArgs,
 
     /// Sends a keepalive PING to each client every SECS and closes connections whose PONG
     /// does not come back within that time; 0 turns keepalive off.
@@ -448,5 +454,67 @@ mod tests {
             parse_linger("0.5"),
             Ok(Linger::For(Duration::from_millis(500)))
         );
+    }
+}
+
+/// permessage-deflate (RFC 7692) options, shared by the client and the server.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CompressArgs {
+    /// Offers (client) or accepts (server) permessage-deflate compression (the default).
+    #[arg(long, overrides_with = "no_compress", help_heading = "Compression")]
+    pub(crate) compress: bool,
+
+    /// Neither offers nor accepts compression.
+    #[arg(long, overrides_with = "compress", help_heading = "Compression")]
+    pub(crate) no_compress: bool,
+
+    /// Compression window, 8-15 bits: memory per connection against ratio. Default: 12.
+    #[arg(
+        long,
+        value_name = "BITS",
+        default_value = "12",
+        value_parser = clap::value_parser!(u8).range(8..=15),
+        help_heading = "Compression"
+    )]
+    pub(crate) compress_window_bits: u8,
+
+    /// zlib compression level, 0-9. Default: 1.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(0..=9),
+        help_heading = "Compression"
+    )]
+    pub(crate) compress_level: u32,
+
+    /// Messages shorter than this many bytes are sent uncompressed. Default: 128.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value = "128",
+        help_heading = "Compression"
+    )]
+    pub(crate) compress_threshold: usize,
+
+    /// Resets the compression context after every message (less memory, worse ratio), and
+    /// asks the peer to do the same.
+    #[arg(long, help_heading = "Compression")]
+    pub(crate) compress_no_context_takeover: bool,
+}
+
+impl CompressArgs {
+    /// The library's settings for these options; `None` when compression is off.
+    pub(crate) fn deflate(&self) -> Option<weft::proto::extensions::deflate::DeflateConfig> {
+        if self.no_compress {
+            return None;
+        }
+        Some(weft::proto::extensions::deflate::DeflateConfig {
+            window_bits: self.compress_window_bits,
+            request_no_context_takeover: self.compress_no_context_takeover,
+            no_context_takeover: self.compress_no_context_takeover,
+            level: self.compress_level,
+            threshold: self.compress_threshold,
+        })
     }
 }

@@ -140,7 +140,8 @@ fn builder(args: &ClientArgs, url: &str) -> Result<ClientBuilder, Failure> {
     });
     let config = WebSocketConfig::default()
         .protocol(proto)
-        .keepalive(keepalive);
+        .keepalive(keepalive)
+        .deflate(args.compress.deflate());
 
     let mut builder = ClientBuilder::new(url).config(config).tls(tls(args)?);
     for header in &args.headers {

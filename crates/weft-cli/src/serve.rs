@@ -63,7 +63,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keepalive = (!args.ping_interval.is_zero()).then(|| Keepalive::every(args.ping_interval));
     let config = WebSocketConfig::default()
         .protocol(proto)
-        .keepalive(keepalive);
+        .keepalive(keepalive)
+        .deflate(args.compress.deflate());
     let mut builder = Server::builder()
         .bind(addr.clone())
         .config(config)

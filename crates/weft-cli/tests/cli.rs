@@ -574,3 +574,41 @@ async fn tls_serve_and_client_with_a_test_ca() {
     let output = run_client(&["-n", "0", &url], b"").await;
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_compresses_by_default_and_not_with_no_compress() {
+    let served = weft_serve(&[]).await;
+    let mut ws = connect(&served.url).await;
+    assert!(
+        ws.info()
+            .extensions
+            .iter()
+            .any(|e| e.starts_with("permessage-deflate")),
+        "{:?}",
+        ws.info().extensions
+    );
+    let json = "{\"k\":\"value\"}".repeat(200);
+    ws.send(Message::text(json.as_str())).await.expect("send");
+    assert_eq!(recv_text(&mut ws).await, json);
+    let plain = weft_serve(&["--no-compress"]).await;
+    let ws = connect(&plain.url).await;
+    assert!(ws.info().extensions.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_no_compress_offers_nothing() {
+    let served = weft_serve(&[]).await;
+    let output = run_client(&["-v", "--no-compress", "-n", "0", &served.url], b"").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output)
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions")
+    );
+    let output = run_client(&["-v", "-n", "0", &served.url], b"").await;
+    assert!(
+        stderr(&output)
+            .to_ascii_lowercase()
+            .contains("permessage-deflate")
+    );
+}
