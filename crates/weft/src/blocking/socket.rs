@@ -1,0 +1,500 @@
+//! [`WebSocket`]: one connection over a blocking `Read + Write`, driving the sans-I/O core.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use weft_proto::extensions::deflate::Deflate;
+use weft_proto::{
+    CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, Transmit,
+    UsageError,
+};
+
+use super::stream::{extras, is_timeout, read_until};
+use crate::config::WebSocketConfig;
+use crate::error::{Error, Result, Timeout};
+use crate::info::{ConnState, Handshaken, Info};
+
+/// Bytes read at least per call, whatever the frame in progress still needs.
+const READ_CHUNK: usize = 16 << 10;
+
+/// Bytes read at most per call, however large the frame in progress.
+const MAX_READ: usize = 1 << 20;
+
+/// Most chunks gathered into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// A WebSocket connection after the opening handshake, over a blocking transport: curl's
+/// `curl_ws_recv` / `curl_ws_send` after a `CONNECT_ONLY` transfer.
+///
+/// Every call runs on the caller's thread and returns when its I/O is done. PINGs are answered
+/// from the read path (the PONG is written before the PING is handed out); a clean close ends
+/// [`recv`](Self::recv) with `None`.
+///
+/// # Timeouts and resuming
+///
+/// Read and write timeouts are the transport's own (`TcpStream::set_read_timeout`, or
+/// [`ClientBuilder::read_timeout`](super::ClientBuilder::read_timeout)). A call that times
+/// out returns [`Error::Io`] with [`io::ErrorKind::WouldBlock`] or
+/// [`io::ErrorKind::TimedOut`] and loses nothing: a partial frame stays buffered and
+/// half-written bytes stay queued, so the same call made again carries on where it stopped.
+///
+/// # Transports
+///
+/// Any `Read + Write` works. For `TcpStream`, [`Stream`](super::Stream) and rustls'
+/// `StreamOwned<_, TcpStream>` the connection also bounds the close handshake by
+/// [`WebSocketConfig::close_timeout`] (through the read timeout) and shuts down writing when
+/// the protocol closes TCP (RFC 6455 §7.1.1). Over other transports the close handshake waits
+/// as long as the peer does, and the transport closes when it is dropped. The transport should
+/// be in blocking mode.
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use weft::blocking::WebSocket;
+/// use weft::proto::Role;
+/// use weft::{Message, WebSocketConfig};
+///
+/// # fn main() -> Result<(), weft::Error> {
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let client = TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+/// // Both ends take the handshake as done: only the framing runs here.
+/// let mut client = WebSocket::new(client, Role::Client, WebSocketConfig::default());
+/// let mut server = WebSocket::new(server, Role::Server, WebSocketConfig::default());
+///
+/// client.send(Message::text("hello"))?;
+/// assert_eq!(server.recv().transpose()?, Some(Message::text("hello")));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    read_buf: BytesMut,
+    /// Bytes the core handed out and the transport has not taken yet: a write that timed out
+    /// resumes from here.
+    unwritten: VecDeque<Bytes>,
+    unflushed: bool,
+    config: WebSocketConfig,
+    handshaken: Handshaken,
+    peer_close: Option<CloseFrame>,
+    pending_error: Option<Error>,
+    /// When the close handshake must be over: set by [`close`](Self::close) or the peer's
+    /// close frame.
+    close_deadline: Option<Instant>,
+    end: End,
+}
+
+/// How far the transport has got towards its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Open,
+    /// The core asked for the transport to be closed once what is queued is written.
+    ShutdownOwed,
+    /// Reading is over: the stream ended, was shut down, failed, or timed out closing.
+    Finished,
+}
+
+impl<S: Read + Write + Any> WebSocket<S> {
+    /// Wraps a transport whose opening handshake is done elsewhere.
+    ///
+    /// `S: Any` (no borrowed transports) lets the connection recognise the transports whose
+    /// timeouts and shutdown it can use.
+    pub fn new(io: S, role: Role, config: WebSocketConfig) -> Self {
+        Self::from_parts(io, role, config, Handshaken::default(), BytesMut::new())
+    }
+
+    /// Wraps a transport whose opening handshake is done, with what the handshake learned and
+    /// the bytes read past its end (frames the peer sent at once).
+    pub fn from_parts(
+        io: S,
+        role: Role,
+        config: WebSocketConfig,
+        handshaken: Handshaken,
+        buffered: BytesMut,
+    ) -> Self {
+        let mut read_buf = buffered;
+        let mut conn = Connection::new(role, config.proto.clone());
+        if let (Some(params), Some(settings)) = (handshaken.deflate, config.deflate.as_ref()) {
+            conn = conn.with_deflate(Deflate::new(role, params, settings));
+        }
+        // Frames that came with the handshake are decoded now: the next read may wait for
+        // bytes the peer never sends, since it sent them already.
+        let pending_error = if read_buf.is_empty() {
+            None
+        } else {
+            conn.handle_data(&mut read_buf).err().map(Error::from)
+        };
+        read_buf.reserve(config.read_buffer);
+        WebSocket {
+            io,
+            conn,
+            read_buf,
+            unwritten: VecDeque::new(),
+            unflushed: false,
+            config,
+            handshaken,
+            peer_close: None,
+            pending_error,
+            close_deadline: None,
+            end: End::Open,
+        }
+    }
+
+    /// The next message, PINGs and PONGs included; `None` after a clean close. Resumable after
+    /// a read timeout (see [the type docs](Self#timeouts-and-resuming)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if reading or writing fails (a timeout may be retried),
+    /// [`Error::Protocol`] if the peer broke the protocol (the connection is then failed with
+    /// the error's close code), [`Error::ConnectionLost`] if the stream ended without a close
+    /// frame, [`UsageError::WrongMode`] in fragment or raw mode, and [`Error::Timeout`] with
+    /// [`Timeout::Close`] if the peer left the close handshake unfinished.
+    pub fn recv(&mut self) -> Option<Result<Message>> {
+        loop {
+            match self.next_event()? {
+                Ok(Event::Message(message)) => return Some(Ok(message)),
+                Ok(Event::Close(frame)) if frame.code == CloseCode::ABNORMAL => {
+                    return Some(Err(Error::ConnectionLost));
+                }
+                Ok(Event::Close(_)) => continue,
+                // Fragments and raw bytes have their own calls.
+                Ok(_) => return Some(Err(UsageError::WrongMode.into())),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next event: messages, fragments, raw bytes, and the peer's close frame (code 1006
+    /// when the stream ended without one). `None` once the connection is over.
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv`](Self::recv), except that the end of the stream is an
+    /// [`Event::Close`] rather than an error.
+    pub fn next_event(&mut self) -> Option<Result<Event>> {
+        loop {
+            if self.end != End::Finished {
+                // What the core owes (PONGs, the close echo) goes out before what caused it
+                // is handed out.
+                if let Err(e) = self.write_out() {
+                    if !is_timeout(&e) {
+                        self.end = End::Finished;
+                    }
+                    return Some(Err(e.into()));
+                }
+            }
+            if let Some(event) = self.conn.poll_event() {
+                if let Event::Close(frame) = &event {
+                    self.peer_close = Some(frame.clone());
+                    self.start_close_timer();
+                }
+                return Some(Ok(event));
+            }
+            if let Some(error) = self.pending_error.take() {
+                return Some(Err(error));
+            }
+            if self.end == End::Finished {
+                return None;
+            }
+            match self.read_more() {
+                Ok(Some(0)) => self.conn.handle_eof(),
+                Ok(Some(_)) => {
+                    if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                        self.pending_error = Some(e.into());
+                    }
+                }
+                Ok(None) => return self.expire_close().err().map(Err),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Some(Err(e.into())),
+                Err(e) => {
+                    self.conn.handle_eof();
+                    if self.peer_close.is_none() {
+                        self.pending_error = Some(e.into());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next part of a data frame (curl's `curl_ws_recv`), in fragment mode
+    /// ([`weft_proto::Config::fragment_mode`]): frames of any size stream through without
+    /// being held whole. PINGs are answered and skipped. `None` after a clean close.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] outside fragment mode, and as for [`recv`](Self::recv).
+    pub fn recv_fragment(&mut self) -> Option<Result<Fragment>> {
+        if !self.config.proto.is_fragment_mode() {
+            return Some(Err(UsageError::WrongMode.into()));
+        }
+        loop {
+            match self.next_event()? {
+                Ok(Event::Fragment(fragment)) => return Some(Ok(fragment)),
+                Ok(Event::Close(frame)) if frame.code == CloseCode::ABNORMAL => {
+                    return Some(Err(Error::ConnectionLost));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Sends a message (curl's `curl_ws_send`) and returns once the transport has taken and
+    /// flushed it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] if the connection is closing or the message is not allowed now (see
+    /// [`weft_proto::Sender::send`]); nothing is sent then. [`Error::Io`] if the write fails;
+    /// after a write timeout the rest of the message is still queued and goes out first on the
+    /// next call that writes.
+    pub fn send(&mut self, message: Message) -> Result<()> {
+        self.conn.send(message)?;
+        Ok(self.write_out()?)
+    }
+
+    /// Sends one frame of a message (Tcl's `send ... final`); see
+    /// [`Connection::send_frame`](weft_proto::Connection::send_frame).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub fn send_frame(&mut self, kind: DataKind, data: Bytes, is_final: bool) -> Result<()> {
+        self.conn.send_frame(kind, data, is_final)?;
+        Ok(self.write_out()?)
+    }
+
+    /// Starts a frame of `len` bytes whose payload follows through
+    /// [`send_fragment`](Self::send_fragment) (curl's `CURLWS_OFFSET`). The header goes out
+    /// with the first part.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub fn start_frame(&mut self, kind: DataKind, len: u64, is_final: bool) -> Result<()> {
+        self.conn.start_frame(kind, len, is_final)?;
+        if len == 0 {
+            // No part follows to carry the header.
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the next part of the frame opened by [`start_frame`](Self::start_frame).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::FrameOverrun`] past the declared length (nothing is sent), and as for
+    /// [`send`](Self::send).
+    pub fn send_fragment(&mut self, data: Bytes) -> Result<()> {
+        self.conn.send_frame_data(data)?;
+        Ok(self.write_out()?)
+    }
+
+    /// Writes bytes untouched, in raw mode.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::WrongMode`] outside raw mode, [`Error::Io`] if the write fails.
+    pub fn send_raw(&mut self, data: Bytes) -> Result<()> {
+        self.conn.send_raw(data)?;
+        Ok(self.write_out()?)
+    }
+
+    /// Runs the close handshake (RFC 6455 §7.1.2): sends a close frame, reads until the
+    /// peer's close frame arrives (discarding data that comes first) and, on a client, until
+    /// the server closes TCP (§7.1.1), then returns. A server shuts down its writing once the
+    /// handshake is over. Bounded by [`WebSocketConfig::close_timeout`] on the transports that
+    /// can time out (see [the type docs](Self#transports)). Calling it when the connection is
+    /// already closing finishes the handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Usage`] for a code that may not be sent or a reason over 123 bytes (nothing is
+    /// sent), [`Error::Timeout`] with [`Timeout::Close`] if the peer did not finish in time
+    /// (writing is shut down anyway), [`Error::Io`] if the transport fails first.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.conn.close(code, reason)?;
+        self.start_close_timer();
+        loop {
+            match self.next_event() {
+                None => return Ok(()),
+                // A stream cut after our close frame still ends the connection.
+                Some(Err(Error::ConnectionLost)) => return Ok(()),
+                // A user's timeout shorter than the close deadline: wait on, up to it.
+                Some(Err(Error::Io(e))) if is_timeout(&e) && self.has_close_deadline() => {
+                    if self.close_deadline.is_some_and(|d| Instant::now() >= d) {
+                        return self.expire_close();
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// A snapshot of the connection (Tcl's `conninfo`).
+    pub fn info(&self) -> Info {
+        Info {
+            role: self.conn.role(),
+            peer_addr: self.handshaken.peer_addr,
+            local_addr: self.handshaken.local_addr,
+            state: match (self.end, self.conn.state()) {
+                (End::Finished, _) | (_, State::Closed) => ConnState::Closed,
+                (_, State::Open) => ConnState::Open,
+                _ => ConnState::Closing,
+            },
+            path: self.handshaken.path.clone(),
+            subprotocol: self.handshaken.subprotocol.clone(),
+            extensions: self.handshaken.extensions.clone(),
+        }
+    }
+
+    /// The close frame the peer sent, once it has.
+    pub fn close_frame(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// The negotiated subprotocol.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.handshaken.subprotocol.as_deref()
+    }
+
+    /// The core's connection state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The transport, for socket options. Reading or writing it directly corrupts the
+    /// connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    fn start_close_timer(&mut self) {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + self.config.close_timeout);
+        }
+    }
+
+    /// The close deadline passed: closes the transport without waiting longer. `Ok` if the
+    /// handshake itself had finished and only the server's TCP close was missing.
+    fn expire_close(&mut self) -> Result<()> {
+        self.end = End::Finished;
+        if let Some(x) = extras(&mut self.io) {
+            // The peer is gone or stuck; its refusal changes nothing.
+            let _ = x.shutdown_write();
+        }
+        if self.peer_close.is_some() && self.conn.is_closed() {
+            Ok(())
+        } else {
+            Err(Error::Timeout(Timeout::Close))
+        }
+    }
+
+    /// Whether the close handshake is bounded here, so a read timeout may be waited out.
+    fn has_close_deadline(&mut self) -> bool {
+        self.close_deadline.is_some() && extras(&mut self.io).is_some()
+    }
+
+    /// Reads once into the buffer, sized to what the frame in progress needs (the core's limits
+    /// bound that). `Ok(Some(0))` is the end of the stream, `Ok(None)` the close deadline.
+    fn read_more(&mut self) -> io::Result<Option<usize>> {
+        let base = self.config.read_buffer;
+        if self.read_buf.is_empty() && self.read_buf.capacity() > base.saturating_mul(64) {
+            // Shrink back after a large message instead of pinning its memory.
+            self.read_buf = BytesMut::with_capacity(base);
+        }
+        let want = self.conn.read_hint().clamp(READ_CHUNK, MAX_READ);
+        let start = self.read_buf.len();
+        // Zeroing is the price of reading into a BytesMut without unsafe code; a blocking
+        // call can afford it.
+        self.read_buf.resize(start + want, 0);
+        let read = read_until(
+            &mut self.io,
+            &mut self.read_buf[start..],
+            self.close_deadline,
+        );
+        let got = match &read {
+            // A Read that claims more than the buffer held is broken; trust only the buffer.
+            Ok(Some(n)) => (*n).min(want),
+            _ => 0,
+        };
+        self.read_buf.truncate(start + got);
+        read.map(|n| n.map(|n| n.min(want)))
+    }
+
+    /// Writes and flushes everything the core has handed out, then shuts the transport down if
+    /// the core asked for it.
+    fn write_out(&mut self) -> io::Result<()> {
+        loop {
+            while let Some(transmit) = self.conn.poll_transmit() {
+                match transmit {
+                    Transmit::Data(bytes) if !bytes.is_empty() => self.unwritten.push_back(bytes),
+                    Transmit::Data(_) => {}
+                    Transmit::Shutdown => self.end = End::ShutdownOwed,
+                }
+            }
+            if self.unwritten.is_empty() {
+                break;
+            }
+            let written = if self.unwritten.len() == 1 {
+                self.io.write(&self.unwritten[0])
+            } else {
+                let slices: Vec<IoSlice<'_>> = self
+                    .unwritten
+                    .iter()
+                    .take(MAX_IOVECS)
+                    .map(|chunk| IoSlice::new(chunk))
+                    .collect();
+                self.io.write_vectored(&slices)
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.unflushed = true;
+                    self.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.unflushed {
+            self.io.flush()?;
+            self.unflushed = false;
+        }
+        if self.end == End::ShutdownOwed {
+            self.end = End::Finished;
+            if let Some(x) = extras(&mut self.io) {
+                // A peer that already went away makes shutdown fail; the transport is over
+                // either way.
+                let _ = x.shutdown_write();
+            }
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.unwritten.front_mut() else {
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.unwritten.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+}
