@@ -56,8 +56,3 @@ pub use role::Role;
 
 #[cfg(test)]
 mod tests;
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -4,6 +4,7 @@
 //! any `AsyncRead + AsyncWrite` ([`WebSocket`]), the client (ws://, wss://, proxies), and the
 //! blocking API. The protocol itself lives in [`proto`].
 
+pub mod blocking;
 pub mod client;
 mod config;
 mod error;
@@ -21,3 +22,9 @@ pub use info::{ConnState, Handshaken, Info};
 pub use socket::{WebSocket, WsReader, WsWriter};
 pub use weft_proto as proto;
 pub use weft_proto::{CloseCode, CloseFrame, DataKind, Event, Fragment, Message, Text};
+
+/// The README's examples, compiled (and run where they need no network) as doctests so they
+/// stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,5 +1,7 @@
 //! The async client over loopback: connecting, handshake failures, the CONNECTING rule,
 //! redirects and proxies.
+// Test helpers may unwrap: a failure there is the test's failure.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

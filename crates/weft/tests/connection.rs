@@ -1,5 +1,7 @@
 //! `WebSocket` over an in-memory transport: messages, control frames, the close handshake,
 //! keepalive and backpressure.
+// Test helpers may unwrap: a failure there is the test's failure.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

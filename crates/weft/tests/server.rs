@@ -1,5 +1,7 @@
 //! The server over loopback: routing, every rejection, the three outcomes of a handler, the
 //! registry, limits, keepalive and graceful shutdown.
+// Test helpers may unwrap: a failure there is the test's failure.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -174,7 +176,7 @@ async fn hook_refuses_with_its_status_and_admits_with_headers_and_data() {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
             {
-                Some(token) if token == "Bearer ok" => {
+                Some("Bearer ok") => {
                     let mut admit = Admit::default();
                     admit.headers.insert("x-weft-user", "ann".parse().unwrap());
                     admit.data.insert(User("ann".into()));

@@ -1,5 +1,7 @@
 //! Split halves: reading and writing on different tasks, replies from the reader reaching the
 //! peer through the writer task, and the close handshake across the halves.
+// Test helpers may unwrap: a failure there is the test's failure.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

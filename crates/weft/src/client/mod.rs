@@ -1,7 +1,7 @@
 //! The client: URLs, TLS, proxies, and the connection handshake.
 
 mod connect;
-mod gate;
+pub(crate) mod gate;
 pub(crate) mod options;
 pub mod proxy;
 mod stream;

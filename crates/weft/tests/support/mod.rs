@@ -1,5 +1,7 @@
 //! A minimal WebSocket echo server for client tests, built from the protocol core's server
 //! handshake so the client is tested against code it does not share.
+// Test helpers may unwrap: a failure there is the test's failure.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -54,10 +56,8 @@ async fn serve(mut tcp: TcpStream, protocols: &'static [&'static str]) {
     };
     let mut ws = WebSocket::from_parts(tcp, Role::Server, WebSocketConfig::default(), info, buf);
     while let Some(Ok(message)) = ws.recv().await {
-        if message.is_data() {
-            if ws.send(message).await.is_err() {
-                return;
-            }
+        if message.is_data() && ws.send(message).await.is_err() {
+            return;
         }
     }
 }
