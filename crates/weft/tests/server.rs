@@ -3,6 +3,8 @@
 // Test helpers may unwrap: a failure there is the test's failure.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -449,4 +451,52 @@ async fn deflate_off_on_either_side_means_plain_frames() {
         ws.recv().await.unwrap().unwrap(),
         Message::text("x".repeat(1000).as_str())
     );
+}
+
+#[tokio::test]
+async fn wss_server_and_client_with_a_test_ca() {
+    use weft::client::tls::{Roots, ServerTlsOptions, TlsOptions};
+    let pki = support::TestPki::generate();
+    let tls = ServerTlsOptions::from_pem(pki.server_chain.clone(), pki.server_key.clone());
+    let builder = Server::builder().route("/*", echo).tls(tls).require_tls(true);
+    let (addr, _h) = start(builder).await;
+    let trusted = TlsOptions::new().roots(Roots::None).add_ca_pem(pki.ca.clone());
+    let mut ws = ClientBuilder::new(format!("wss://localhost:{}/secure", addr.port()))
+        .no_proxy()
+        .tls(trusted)
+        .connect()
+        .await
+        .unwrap();
+    ws.send(Message::binary(vec![9u8; 200_000])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9u8; 200_000]));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    // Without the CA the certificate is refused.
+    let untrusted = ClientBuilder::new(format!("wss://localhost:{}/", addr.port()))
+        .no_proxy()
+        .tls(TlsOptions::new().roots(Roots::WebPki))
+        .connect()
+        .await;
+    assert!(matches!(untrusted, Err(Error::Tls(_)) | Err(Error::Io(_))), "{untrusted:?}");
+}
+
+#[tokio::test]
+async fn binds_ipv6_loopback_too() {
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        return; // no IPv6 loopback on this machine
+    };
+    drop(probe);
+    let server = Server::builder()
+        .bind("127.0.0.1:0")
+        .bind("[::1]:0")
+        .route("/*", echo)
+        .build()
+        .await
+        .unwrap();
+    let addrs = server.local_addrs();
+    tokio::spawn(server.run());
+    for addr in addrs {
+        let mut ws = client(addr, "/").connect().await.unwrap();
+        ws.send(Message::text("both families")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("both families"));
+    }
 }

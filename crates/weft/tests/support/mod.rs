@@ -85,3 +85,30 @@ pub async fn canned_server(response: &'static [u8]) -> SocketAddr {
 pub fn text(s: &str) -> Message {
     Message::text(s)
 }
+
+/// A test CA and a server certificate for localhost, 127.0.0.1 and ::1, as PEM.
+pub struct TestPki {
+    pub ca: String,
+    pub server_chain: String,
+    pub server_key: String,
+}
+
+impl TestPki {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "weft test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let leaf = CertificateParams::new(names).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+        TestPki {
+            ca: ca.pem(),
+            server_chain: leaf.pem(),
+            server_key: key.serialize_pem(),
+        }
+    }
+}
