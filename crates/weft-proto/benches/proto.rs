@@ -97,12 +97,83 @@ fn utf8(c: &mut Criterion) {
     group.finish();
 }
 
+/// JSON-like text: the same keys every record, values that vary, as an API feed sends.
+fn json_like(len: usize) -> Vec<u8> {
+    let mut out = String::with_capacity(len + 128);
+    let mut i = 0u64;
+    out.push('[');
+    while out.len() < len {
+        i += 1;
+        out.push_str(&format!(
+            "{{\"id\":{i},\"user\":\"user{}\",\"score\":{}.{},\"active\":{},\"tags\":[\"t{}\",\"t{}\"]}},",
+            i * 7919 % 1000,
+            i * 31 % 100,
+            i % 10,
+            i % 3 == 0,
+            i % 5,
+            i % 11
+        ));
+    }
+    out.truncate(len);
+    out.into_bytes()
+}
+
+/// permessage-deflate round trip (compress on one side, inflate on the other) for 1 KiB and
+/// 64 KiB JSON-like messages, with context takeover on, at the default settings (12-bit
+/// window, level 1). The compression ratio is printed once per size.
+fn deflate(c: &mut Criterion) {
+    use weft_proto::extensions::deflate::{Deflate, DeflateConfig, DeflateParams};
+    let params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 12,
+        client_max_window_bits: 12,
+    };
+    let config = DeflateConfig::default();
+    let mut group = short_group(c, "deflate");
+    for size in [1024usize, 64 << 10] {
+        let payload = bytes::Bytes::from(json_like(size));
+        let mut server = Connection::new(Role::Server, Config::default())
+            .with_deflate(Deflate::new(Role::Server, params, &config));
+        let mut client = Connection::new(Role::Client, Config::default())
+            .with_deflate(Deflate::new(Role::Client, params, &config));
+        let mut wire = BytesMut::new();
+        // One warm message so the shared window holds a previous record, as it would.
+        let mut round_trip = |wire: &mut BytesMut| {
+            server
+                .send(Message::Text(
+                    weft_proto::Text::from_utf8(payload.clone()).expect("ASCII"),
+                ))
+                .expect("open");
+            wire.clear();
+            while let Some(t) = server.poll_transmit() {
+                wire.extend_from_slice(t.as_data().expect("data"));
+            }
+            let on_wire = wire.len();
+            client.handle_data(wire).expect("valid");
+            black_box(client.poll_event());
+            on_wire
+        };
+        let on_wire = round_trip(&mut wire);
+        eprintln!(
+            "deflate/{size}: {size} bytes -> {on_wire} on the wire (ratio {:.2})",
+            size as f64 / on_wire as f64
+        );
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter(|| round_trip(&mut wire))
+        });
+    }
+    group.finish();
+}
+
 // By hand rather than with criterion_group!, whose generated `pub fn` trips missing_docs.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     decode_unmask(&mut c);
     mask_and_memcpy(&mut c);
     utf8(&mut c);
+    deflate(&mut c);
     c.final_summary();
 }
 

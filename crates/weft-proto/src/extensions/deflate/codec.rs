@@ -54,23 +54,23 @@ impl Deflate {
             ),
         };
         let bits = ours.min(config.window_bits.clamp(8, 15));
-        // zlib cannot compress with an 8-bit window (it silently uses 9, which a peer holding
-        // us to 8 could not read): under that limit messages are sent uncompressed, which
-        // permessage-deflate allows message by message.
-        let compress = (bits >= 9).then(|| {
-            Compress::new_with_window_bits(Compression::new(config.level.min(9)), false, bits)
-        });
-        // A larger window than the peer's reads its stream just as well; 9 is zlib's least.
-        let decompress = Decompress::new_with_window_bits(false, theirs.clamp(9, 15));
         Deflate {
             deflater: Deflater {
-                compress,
+                compress: None,
+                // zlib cannot compress with an 8-bit window (it silently uses 9, which a peer
+                // holding us to 8 could not read): under that limit messages are sent
+                // uncompressed, which permessage-deflate allows message by message.
+                window_bits: (bits >= 9).then_some(bits),
+                level: config.level.min(9),
                 reset: our_reset,
                 threshold: config.threshold,
                 scratch: Vec::new(),
             },
             inflater: Inflater {
-                decompress,
+                decompress: None,
+                // A larger window than the peer's reads its stream just as well; 9 is zlib's
+                // least.
+                window_bits: theirs.clamp(9, 15),
                 reset: their_reset,
             },
         }
@@ -83,9 +83,16 @@ impl Deflate {
 }
 
 /// The sending half: compresses messages.
+///
+/// zlib's state (about 200 KiB at its fixed memory level, plus the window) is allocated by the
+/// first message compressed, so idle connections and those that only send small messages pay
+/// nothing for it.
 #[derive(Debug)]
 pub struct Deflater {
     compress: Option<Compress>,
+    /// `None` when the negotiated window is too small for zlib to compress with.
+    window_bits: Option<u8>,
+    level: u32,
     reset: bool,
     threshold: usize,
     /// Reused output buffer.
@@ -95,20 +102,24 @@ pub struct Deflater {
 impl Deflater {
     /// Whether a message (or its first frame) of `len` bytes should be compressed.
     pub(crate) fn wants(&self, len: usize) -> bool {
-        self.compress.is_some() && len >= self.threshold
+        self.window_bits.is_some() && len >= self.threshold
     }
 
     /// Whether this side can compress at all (not under an 8-bit window limit).
     pub fn can_compress(&self) -> bool {
-        self.compress.is_some()
+        self.window_bits.is_some()
     }
 
     /// Compresses `data`, a whole message or one frame's share of it; `last` marks the end of
     /// the message. Returns the compressed bytes, valid until the next call.
     pub(crate) fn compress(&mut self, data: &[u8], last: bool) -> Result<&[u8], DeflateError> {
-        let Some(c) = self.compress.as_mut() else {
+        let Some(bits) = self.window_bits else {
             return Err(DeflateError::Corrupt);
         };
+        let level = self.level;
+        let c = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
         self.scratch.clear();
         let mut consumed = 0;
         loop {
@@ -136,10 +147,12 @@ impl Deflater {
     }
 }
 
-/// The receiving half: inflates messages, never past a limit.
+/// The receiving half: inflates messages, never past a limit. Its state is allocated by the
+/// first compressed message received.
 #[derive(Debug)]
 pub struct Inflater {
-    decompress: Decompress,
+    decompress: Option<Decompress>,
+    window_bits: u8,
     reset: bool,
 }
 
@@ -154,56 +167,65 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), DeflateError> {
-        self.feed(data, out, limit)?;
+        let bits = self.window_bits;
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        feed(d, data, out, limit)?;
         if last {
-            self.feed(&TAIL, out, limit)?;
+            feed(d, &TAIL, out, limit)?;
             if self.reset {
-                self.decompress.reset(false);
+                d.reset(false);
             }
         }
         Ok(())
     }
+}
 
-    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), DeflateError> {
-        let d = &mut self.decompress;
-        let mut consumed = 0;
-        loop {
-            if out.len() > limit {
-                return Err(DeflateError::TooLarge);
-            }
-            let room = (limit - out.len()).saturating_add(1).min(CHUNK);
-            if out.capacity() - out.len() < room {
-                // Grow by doubling for speed, but never past the limit plus the one byte that
-                // proves it was passed.
-                let target = (out.len() * 2)
-                    .max(out.len() + room)
-                    .min(limit.saturating_add(1));
-                out.reserve_exact(target - out.len());
-            }
-            let before_in = d.total_in();
-            let before_out = out.len();
-            let status = d
-                .decompress_vec(&data[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| DeflateError::Corrupt)?;
-            consumed += (d.total_in() - before_in) as usize;
-            if out.len() > limit {
-                return Err(DeflateError::TooLarge);
-            }
-            let full = out.len() == out.capacity();
-            let progressed = out.len() > before_out || d.total_in() > before_in;
-            match status {
-                // A final block ends the stream; RFC 7692 allows it, and the next message
-                // starts a fresh one.
-                Status::StreamEnd => {
-                    d.reset(false);
-                    if consumed == data.len() {
-                        return Ok(());
-                    }
+/// Inflates `data` onto `out`, at most to `limit` bytes.
+fn feed(
+    d: &mut Decompress,
+    data: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), DeflateError> {
+    let mut consumed = 0;
+    loop {
+        if out.len() > limit {
+            return Err(DeflateError::TooLarge);
+        }
+        let room = (limit - out.len()).saturating_add(1).min(CHUNK);
+        if out.capacity() - out.len() < room {
+            // Grow by doubling for speed, but never past the limit plus the one byte that
+            // proves it was passed.
+            let target = (out.len() * 2)
+                .max(out.len() + room)
+                .min(limit.saturating_add(1));
+            out.reserve_exact(target - out.len());
+        }
+        let before_in = d.total_in();
+        let before_out = out.len();
+        let status = d
+            .decompress_vec(&data[consumed..], out, FlushDecompress::Sync)
+            .map_err(|_| DeflateError::Corrupt)?;
+        consumed += (d.total_in() - before_in) as usize;
+        if out.len() > limit {
+            return Err(DeflateError::TooLarge);
+        }
+        let full = out.len() == out.capacity();
+        let progressed = out.len() > before_out || d.total_in() > before_in;
+        match status {
+            // A final block ends the stream; RFC 7692 allows it, and the next message
+            // starts a fresh one.
+            Status::StreamEnd => {
+                d.reset(false);
+                if consumed == data.len() {
+                    return Ok(());
                 }
-                _ if consumed == data.len() && !full => return Ok(()),
-                _ if !progressed && !full => return Err(DeflateError::Corrupt),
-                _ => {}
             }
+            _ if consumed == data.len() && !full => return Ok(()),
+            _ if !progressed && !full => return Err(DeflateError::Corrupt),
+            _ => {}
         }
     }
 }
