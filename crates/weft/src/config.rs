@@ -152,6 +152,31 @@ impl WebSocketConfig {
     }
 }
 
+impl WebSocketConfig {
+    /// The protocol core for a connection whose handshake learned `handshaken`, with the bytes
+    /// that came after the handshake already decoded: the next read may wait for bytes the peer
+    /// never sends, since it sent them already. Returns the error those bytes caused, if any.
+    pub(crate) fn open_connection(
+        &self,
+        role: weft_proto::Role,
+        handshaken: &crate::info::Handshaken,
+        buffered: &mut bytes::BytesMut,
+    ) -> (weft_proto::Connection, Option<crate::Error>) {
+        let mut conn = weft_proto::Connection::new(role, self.proto.clone());
+        if let (Some(params), Some(settings)) = (handshaken.deflate, self.deflate.as_ref()) {
+            conn = conn.with_deflate(weft_proto::extensions::deflate::Deflate::new(
+                role, params, settings,
+            ));
+        }
+        let error = if buffered.is_empty() {
+            None
+        } else {
+            conn.handle_data(buffered).err().map(crate::Error::from)
+        };
+        (conn, error)
+    }
+}
+
 impl Default for WebSocketConfig {
     fn default() -> Self {
         WebSocketConfig::new()

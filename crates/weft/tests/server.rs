@@ -458,9 +458,14 @@ async fn wss_server_and_client_with_a_test_ca() {
     use weft::client::tls::{Roots, ServerTlsOptions, TlsOptions};
     let pki = support::TestPki::generate();
     let tls = ServerTlsOptions::from_pem(pki.server_chain.clone(), pki.server_key.clone());
-    let builder = Server::builder().route("/*", echo).tls(tls).require_tls(true);
+    let builder = Server::builder()
+        .route("/*", echo)
+        .tls(tls)
+        .require_tls(true);
     let (addr, _h) = start(builder).await;
-    let trusted = TlsOptions::new().roots(Roots::None).add_ca_pem(pki.ca.clone());
+    let trusted = TlsOptions::new()
+        .roots(Roots::None)
+        .add_ca_pem(pki.ca.clone());
     let mut ws = ClientBuilder::new(format!("wss://localhost:{}/secure", addr.port()))
         .no_proxy()
         .tls(trusted)
@@ -468,7 +473,10 @@ async fn wss_server_and_client_with_a_test_ca() {
         .await
         .unwrap();
     ws.send(Message::binary(vec![9u8; 200_000])).await.unwrap();
-    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9u8; 200_000]));
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::binary(vec![9u8; 200_000])
+    );
     ws.close(CloseCode::NORMAL, "").await.unwrap();
     // Without the CA the certificate is refused.
     let untrusted = ClientBuilder::new(format!("wss://localhost:{}/", addr.port()))
@@ -476,7 +484,10 @@ async fn wss_server_and_client_with_a_test_ca() {
         .tls(TlsOptions::new().roots(Roots::WebPki))
         .connect()
         .await;
-    assert!(matches!(untrusted, Err(Error::Tls(_)) | Err(Error::Io(_))), "{untrusted:?}");
+    assert!(
+        matches!(untrusted, Err(Error::Tls(_)) | Err(Error::Io(_))),
+        "{untrusted:?}"
+    );
 }
 
 #[tokio::test]
@@ -497,6 +508,9 @@ async fn binds_ipv6_loopback_too() {
     for addr in addrs {
         let mut ws = client(addr, "/").connect().await.unwrap();
         ws.send(Message::text("both families")).await.unwrap();
-        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("both families"));
+        assert_eq!(
+            ws.recv().await.unwrap().unwrap(),
+            Message::text("both families")
+        );
     }
 }

@@ -6,7 +6,6 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use weft_proto::extensions::deflate::Deflate;
 use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, Transmit,
     UsageError,
@@ -116,17 +115,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
         buffered: BytesMut,
     ) -> Self {
         let mut read_buf = buffered;
-        let mut conn = Connection::new(role, config.proto.clone());
-        if let (Some(params), Some(settings)) = (handshaken.deflate, config.deflate.as_ref()) {
-            conn = conn.with_deflate(Deflate::new(role, params, settings));
-        }
-        // Frames that came with the handshake are decoded now: the next read may wait for
-        // bytes the peer never sends, since it sent them already.
-        let pending_error = if read_buf.is_empty() {
-            None
-        } else {
-            conn.handle_data(&mut read_buf).err().map(Error::from)
-        };
+        let (conn, pending_error) = config.open_connection(role, &handshaken, &mut read_buf);
         read_buf.reserve(config.read_buffer);
         WebSocket {
             io,

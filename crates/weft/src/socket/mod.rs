@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
-use weft_proto::extensions::deflate::Deflate;
 use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
 };
@@ -97,14 +96,8 @@ where
         buffered: BytesMut,
     ) -> Self {
         let mut read_buf = buffered;
+        let (conn, pending_error) = config.open_connection(role, &handshaken, &mut read_buf);
         read_buf.reserve(config.read_buffer);
-        let mut conn = Connection::new(role, config.proto.clone());
-        if let (Some(params), Some(settings)) = (handshaken.deflate, config.deflate.as_ref()) {
-            conn = conn.with_deflate(Deflate::new(role, params, settings));
-        }
-        // Frames that arrived with the end of the handshake are decoded now: nothing else
-        // would look at them until more bytes arrive.
-        let pending_error = conn.handle_data(&mut read_buf).err().map(Error::from);
         WebSocket {
             io: Some(io),
             conn,
