@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::close::CloseCode;
+use crate::close_code::CloseCode;
 
 /// The peer broke RFC 6455 or a configured limit. Each variant maps to the close code sent to
 /// the peer when the connection is failed (§7.1.7), see [`ProtocolError::close_code`].

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod close;
+mod close_code;
 pub mod config;
 mod conn;
 pub mod error;
