@@ -25,15 +25,8 @@ websockets_version=17.4
 protocol=weft.interop.v1
 
 # Expected failures, keyed "peer|direction|scenario", each naming the weft bug it shows.
-# Bug 1: Limits::max_frame_size is checked against the compressed (wire) payload, so a
-# 16 MiB message under the 16 MiB default limits is refused with 1009 when the peer sends it
-# compressed and deflate makes it longer (random bytes: 16 MiB -> 16.04 MiB on the wire).
-declare -A xfail=(
-    ["python|peer client → weft server|16mib-binary"]="bug 1: compressed frame over max_frame_size"
-    ["python|weft client → peer server|16mib-binary"]="bug 1: compressed frame over max_frame_size"
-    ["node|peer client → weft server|16mib-binary"]="bug 1: compressed frame over max_frame_size"
-    ["node|weft client → peer server|16mib-binary"]="bug 1: compressed frame over max_frame_size"
-)
+# None today.
+declare -A xfail=()
 
 started_at=$SECONDS
 rm -rf "$run"

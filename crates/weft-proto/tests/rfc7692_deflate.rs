@@ -425,3 +425,72 @@ fn fragment_mode_delivers_inflated_bytes() {
     }
     assert_eq!(got, text.as_bytes());
 }
+
+fn noise(len: usize) -> Vec<u8> {
+    // A cheap deterministic generator whose output deflate cannot shrink.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn incompressible_message_is_sent_uncompressed() {
+    let p = params(false, 15);
+    let mut sender = deflating(Role::Server, p, Config::default());
+    let data = noise(64 << 10);
+    sender.send(Message::binary(data.clone())).expect("open");
+    let (bytes, _) = transmit(&mut sender);
+    assert_eq!(parse_frames(&bytes)[0].0.rsv, 0, "sent as it is");
+    // The context stays usable: the next, compressible message still reads back.
+    let text = "compress me ".repeat(100);
+    sender.send(Message::text(text.as_str())).expect("open");
+    let (more, _) = transmit(&mut sender);
+    assert_eq!(parse_frames(&more)[0].0.rsv, 0b100);
+    let mut receiver = deflating(Role::Client, p, Config::default());
+    let mut buf = BytesMut::from(&bytes[..]);
+    buf.extend_from_slice(&more);
+    receiver.handle_data(&mut buf).expect("valid");
+    assert_eq!(
+        events(&mut receiver),
+        vec![
+            Event::Message(Message::binary(data)),
+            Event::Message(Message::text(text.as_str()))
+        ]
+    );
+}
+
+#[test]
+fn compressed_frame_a_little_over_the_frame_limit_is_accepted() {
+    // Another implementation's deflate may grow incompressible data: a message within the
+    // limits uncompressed is accepted although its compressed frame is larger.
+    let p = params(true, 15);
+    let limit = 1 << 20;
+    let data = noise(limit);
+    // Stored deflate blocks carry the data as it is, plus 5 bytes every 65 535.
+    let mut compressed = Vec::new();
+    for (i, block) in data.chunks(65_535).enumerate() {
+        let last = (i + 1) * 65_535 >= data.len();
+        compressed.push(u8::from(last));
+        let len = block.len() as u16;
+        compressed.extend_from_slice(&len.to_le_bytes());
+        compressed.extend_from_slice(&(!len).to_le_bytes());
+        compressed.extend_from_slice(block);
+    }
+    assert!(compressed.len() > limit);
+    let frame = raw_frame(true, 0b100, OpCode::Binary, Some([1, 2, 3, 4]), &compressed);
+    let config = Config::default()
+        .max_message_size(limit)
+        .max_frame_size(limit as u64);
+    let mut receiver = deflating(Role::Server, p, config);
+    feed(&mut receiver, &frame).expect("within the limits once inflated");
+    assert_eq!(
+        events(&mut receiver),
+        vec![Event::Message(Message::binary(data))]
+    );
+}

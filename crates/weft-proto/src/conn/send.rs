@@ -484,6 +484,12 @@ impl Sender {
         let compressed = deflater
             .compress(&payload, fin)
             .map_err(|_| UsageError::Compression)?;
+        if continuing.is_none() && fin && compressed.len() >= payload.len() {
+            // A whole message that deflate made larger goes out as it is.
+            deflater.discard();
+            self.queue_frame(fin, opcode, payload);
+            return Ok(false);
+        }
         let mask = self.role.masks_outgoing().then(new_mask_key);
         let header = FrameHeader {
             fin,

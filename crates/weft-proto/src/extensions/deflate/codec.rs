@@ -145,6 +145,15 @@ impl Deflater {
         }
         Ok(&self.scratch)
     }
+
+    /// Forgets a message compressed but not sent (it came out larger than it went in): the
+    /// peer never sees it, so our window must not refer back into it. A fresh context is
+    /// always readable by the peer's decompressor.
+    pub(crate) fn discard(&mut self) {
+        if let Some(c) = self.compress.as_mut() {
+            c.reset();
+        }
+    }
 }
 
 /// The receiving half: inflates messages, never past a limit. Its state is allocated by the
