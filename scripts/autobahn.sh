@@ -12,6 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 suite="$root/../shared/autobahn"
 mode="${1:-both}"
+# Where cargo puts binaries: CARGO_TARGET_DIR when set, else ./target.
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 reports="${AUTOBAHN_REPORTS_DIR:-$root/target/autobahn}"
 export AUTOBAHN_VENV="${AUTOBAHN_VENV:-$root/.autobahn-venv}"
 
@@ -53,11 +55,11 @@ run_mode() {
     local out="$dir/run.out"
     if [[ "$which" == server ]]; then
         "$suite/run.sh" --reports "$dir" server \
-            "$root/target/release/weft" serve --echo --ping-interval 0 \
+            "$bin/weft" serve --echo --ping-interval 0 \
             --max-message-size 67108864 127.0.0.1:9002 | tee "$out" >/dev/null || status=1
     else
         "$suite/run.sh" --reports "$dir" client \
-            "$root/target/release/examples/autobahn_client" | tee "$out" >/dev/null || status=1
+            "$bin/examples/autobahn_client" | tee "$out" >/dev/null || status=1
     fi
     tail -n 2 "$out"
     summarise "$which mode" "$dir/summary.tsv"

@@ -55,9 +55,11 @@ build_weft() {
     log "building weft (release): the CLI and the examples interop_client, browser_page"
     cargo build --release --quiet -p weft-cli -p weft --bin weft \
         --example interop_client --example browser_page
-    weft="$root/target/release/weft"
-    interop_client="$root/target/release/examples/interop_client"
-    browser_page="$root/target/release/examples/browser_page"
+    # Where cargo puts binaries: CARGO_TARGET_DIR when set, else ./target.
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
+    weft="$bin/weft"
+    interop_client="$bin/examples/interop_client"
+    browser_page="$bin/examples/browser_page"
 }
 
 install_python() {
