@@ -5,8 +5,8 @@
 # most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
 # to CPU 1. Not part of `cargo test`.
 #
-#   scripts/bench.sh                 the full matrix (about 20 minutes)
-#   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 3 minutes)
+#   scripts/bench.sh                 the full matrix (about 26 minutes on 2 cores)
+#   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 4 minutes)
 #
 # Knobs: BENCH_SECS (measured seconds per cell, 3), BENCH_WARMUP (1), BENCH_SERVERS (which
 # servers, default all), BENCH_PARTS (servers clients memory maxconn), BENCH_IDLE (10000).
@@ -24,11 +24,13 @@ servers=${BENCH_SERVERS:-raw fastwebsockets tungstenite weft weft-serve}
 # Skip cells whose messages in flight (connections × payload × depth) exceed this.
 max_inflight=$((1 << 30))
 
+started=$(date +%s)
 echo "building (release)..." >&2
 cargo build --quiet --release --manifest-path bench/Cargo.toml
 cargo build --quiet --release -p weft-cli
-bin=$root/bench/target/release
-weft_cli=$root/target/release/weft
+# Where cargo puts binaries: CARGO_TARGET_DIR when set, else each workspace's ./target.
+bin=${CARGO_TARGET_DIR:-$root/bench/target}/release
+weft_cli=${CARGO_TARGET_DIR:-$root/target}/release/weft
 
 # Idle-connection runs need a descriptor per connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -223,8 +225,12 @@ if [[ " $parts " == *" maxconn "* ]]; then
 fi
 
 echo >&2
-echo "raw results: $results" >&2
+echo "raw results: $results ($(( ($(date +%s) - started) / 60 )) min)" >&2
+# What was measured: the commit, and any uncommitted change to the library.
+tree=$(git describe --always --dirty 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain -- crates 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 echo "command: ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }scripts/bench.sh ($secs s per cell after $warmup s warm-up)"
+echo "weft: $tree${dirty:+ (uncommitted changes in: $dirty)}"
 echo
 "$bin/report" < "$results"

@@ -1,0 +1,328 @@
+//! The load generator, in the shape of uWebSockets' load_test: C connections, each sending a
+//! pre-built masked frame of S bytes and awaiting its echo, D frames in flight, for a fixed
+//! time. Raw tokio TcpStream, hand-built frames, a current_thread runtime and minimal parsing
+//! of the server's frames, so that it costs less than any server it measures.
+//!
+//! ```sh
+//! loadgen --addr 127.0.0.1:9001 --conns 100 --size 1K --depth 1 [--text] --secs 3 \
+//!         --warmup 1 --server-pid PID --label weft
+//! loadgen --addr 127.0.0.1:9001 --idle 10000 --hold 5 [--echo-once]   # idle connections
+//! ```
+//!
+//! Prints one `RESULT key=value ...` line (or `IDLE ...` in idle mode).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use weft_bench::{
+    Args, CellSpec, Stats, client_frame, client_handshake, connect_from, measure, payload, runtime,
+    source_ip,
+};
+
+/// How many connections handshake at once.
+const CONNECT_PARALLEL: usize = 128;
+
+struct Plan {
+    size: usize,
+    depth: usize,
+    text: bool,
+    /// `depth` copies of the frame, back to back: k frames are written as one slice.
+    batch: Vec<u8>,
+    frame_len: usize,
+    /// What the first bytes of an echoed payload must be: unmasked for a WebSocket server,
+    /// masked for the raw TCP echo that returns our own frame.
+    expect_plain: Vec<u8>,
+    expect_masked: Vec<u8>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let addr: SocketAddr = args.str("addr", "127.0.0.1:9001").parse().expect("--addr");
+    let path = args.str("path", "/");
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+    if args.flag("idle") {
+        local.block_on(&rt, idle(addr, &path, &args));
+        return;
+    }
+    let conns = args.num("conns", 1.0) as usize;
+    let size = args.num("size", 16.0) as usize;
+    let depth = (args.num("depth", 1.0) as usize).max(1);
+    let text = args.flag("text");
+    let body = payload(size, text);
+    let frame = client_frame(&body, text);
+    let frame_len = frame.len();
+    let header_len = frame_len - size;
+    let prefix = size.min(16);
+    let plan = Rc::new(Plan {
+        size,
+        depth,
+        text,
+        batch: frame.repeat(depth),
+        frame_len,
+        expect_plain: body[..prefix].to_vec(),
+        expect_masked: frame[header_len..header_len + prefix].to_vec(),
+    });
+    let cell = CellSpec {
+        label: args.str("label", "?"),
+        conns,
+        size,
+        depth,
+        text,
+    };
+    let server_pid = args
+        .flag("server-pid")
+        .then(|| args.num("server-pid", 0.0) as u32);
+    let (warmup, secs) = (args.num("warmup", 1.0), args.num("secs", 3.0));
+    local.block_on(&rt, async move {
+        let host = addr.to_string();
+        let streams = connect_all(addr, conns, &host, &path).await;
+        let stats = Rc::new(Stats::default());
+        if streams.len() < conns {
+            eprintln!("loadgen: only {} of {conns} connections", streams.len());
+            stats.errors.set((conns - streams.len()) as u64);
+        }
+        for tcp in streams {
+            tokio::task::spawn_local(drive(tcp, Rc::clone(&plan), Rc::clone(&stats)));
+        }
+        measure(&stats, &cell, server_pid, warmup, secs).await;
+    });
+    // Connections end with the process; no close handshake is measured.
+    std::process::exit(0);
+}
+
+async fn connect_all(addr: SocketAddr, conns: usize, host: &str, path: &str) -> Vec<TcpStream> {
+    futures_util::stream::iter(0..conns)
+        .map(|i| async move {
+            let attempt = async {
+                let mut tcp = connect_from(addr, source_ip(i, conns)).await?;
+                client_handshake(&mut tcp, host, path).await?;
+                Ok::<_, std::io::Error>(tcp)
+            };
+            match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+                Ok(Ok(tcp)) => Some(tcp),
+                Ok(Err(e)) => {
+                    eprintln!("loadgen: connection {i}: {e}");
+                    None
+                }
+                Err(_) => {
+                    eprintln!("loadgen: connection {i}: handshake timed out");
+                    None
+                }
+            }
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .filter_map(|tcp| async move { tcp })
+        .collect()
+        .await
+}
+
+/// One connection: a writer keeping `depth` frames in flight and a reader counting echoes.
+async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>) {
+    let (mut rd, mut wr) = tcp.split();
+    let credits = Cell::new(plan.depth);
+    let sent: RefCell<VecDeque<Instant>> = RefCell::new(VecDeque::with_capacity(plan.depth));
+    let wake = Notify::new();
+    let writer = async {
+        loop {
+            if stats.stopped.get() {
+                return;
+            }
+            let k = credits.replace(0);
+            if k == 0 {
+                wake.notified().await;
+                continue;
+            }
+            let now = Instant::now();
+            sent.borrow_mut().extend(std::iter::repeat_n(now, k));
+            if wr
+                .write_all(&plan.batch[..k * plan.frame_len])
+                .await
+                .is_err()
+            {
+                if !stats.stopped.get() {
+                    stats.error("write failed");
+                }
+                return;
+            }
+        }
+    };
+    let reader = async {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut parser = Parser::default();
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    if !stats.stopped.get() {
+                        stats.error("connection closed by the server");
+                    }
+                    return;
+                }
+                Ok(n) => n,
+            };
+            let now = Instant::now();
+            let mut done = 0;
+            if let Err(e) = parser.feed(&buf[..n], &plan, &mut |len| {
+                done += 1;
+                let t = sent.borrow_mut().pop_front().unwrap_or(now);
+                stats.echoed(len, now - t);
+            }) {
+                stats.error(&e);
+                return;
+            }
+            if done > 0 {
+                credits.set(credits.get() + done);
+                wake.notify_one();
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+    }
+}
+
+/// The server's frames, parsed just enough to find their ends and check them.
+#[derive(Default)]
+struct Parser {
+    header: [u8; 14],
+    have: usize,
+    need: usize,
+    masked: bool,
+    /// Payload bytes of the current frame still to come, and how many came already.
+    remaining: u64,
+    offset: u64,
+    len: u64,
+}
+
+impl Parser {
+    fn feed(
+        &mut self,
+        mut data: &[u8],
+        plan: &Plan,
+        done: &mut impl FnMut(usize),
+    ) -> Result<(), String> {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let take = (self.remaining as usize).min(data.len());
+                let expect = if self.masked {
+                    &plan.expect_masked
+                } else {
+                    &plan.expect_plain
+                };
+                if (self.offset as usize) < expect.len() {
+                    let from = self.offset as usize;
+                    let upto = expect.len().min(from + take);
+                    if data[..upto - from] != expect[from..upto] {
+                        return Err("echoed payload differs".into());
+                    }
+                }
+                data = &data[take..];
+                self.remaining -= take as u64;
+                self.offset += take as u64;
+                if self.remaining == 0 {
+                    done(self.len as usize);
+                }
+                continue;
+            }
+            if self.need == 0 {
+                self.need = 2;
+            }
+            self.header[self.have] = data[0];
+            self.have += 1;
+            data = &data[1..];
+            if self.have == 2 {
+                self.masked = self.header[1] & 0x80 != 0;
+                let ext = match self.header[1] & 0x7f {
+                    126 => 2,
+                    127 => 8,
+                    _ => 0,
+                };
+                self.need = 2 + ext + if self.masked { 4 } else { 0 };
+            }
+            if self.have == self.need {
+                let h = &self.header;
+                let len = match h[1] & 0x7f {
+                    126 => u16::from_be_bytes([h[2], h[3]]) as u64,
+                    127 => u64::from_be_bytes(h[2..10].try_into().unwrap_or([0; 8])),
+                    n => n as u64,
+                };
+                let opcode = h[0] & 0x0f;
+                let want = if plan.text { 1 } else { 2 };
+                if h[0] & 0x80 == 0 || opcode != want {
+                    return Err(format!("unexpected frame: byte0 {:#04x}", h[0]));
+                }
+                if len != plan.size as u64 {
+                    return Err(format!("echoed length {len}, sent {}", plan.size));
+                }
+                self.len = len;
+                self.remaining = len;
+                self.offset = 0;
+                self.have = 0;
+                self.need = 2;
+                if len == 0 {
+                    done(0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens `--idle N` connections and holds them `--hold` seconds; with `--echo-once` each
+/// first echoes one 16-byte message, so that the server has read and written on it.
+async fn idle(addr: SocketAddr, path: &str, args: &Args) {
+    let n = args.num("idle", 1000.0) as usize;
+    let hold = args.num("hold", 5.0);
+    let echo_once = args.flag("echo-once");
+    let host = addr.to_string();
+    let frame = client_frame(&payload(16, false), false);
+    let started = Instant::now();
+    // Past this many failures the server is full: stop trying rather than time out on each.
+    let failures = Cell::new(0usize);
+    let streams: Vec<TcpStream> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (host, frame, failures) = (&host, &frame, &failures);
+            async move {
+                if failures.get() >= CONNECT_PARALLEL {
+                    return None;
+                }
+                let attempt = async {
+                    let mut tcp = connect_from(addr, source_ip(i, n.max(501))).await?;
+                    client_handshake(&mut tcp, host, path).await?;
+                    if echo_once {
+                        tcp.write_all(frame).await?;
+                        let mut echo = [0u8; 18];
+                        tcp.read_exact(&mut echo).await?;
+                    }
+                    Ok::<_, std::io::Error>(tcp)
+                };
+                match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+                    Ok(Ok(tcp)) => Some(tcp),
+                    _ => {
+                        failures.set(failures.get() + 1);
+                        None
+                    }
+                }
+            }
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .filter_map(|tcp| async move { tcp })
+        .collect()
+        .await;
+    println!(
+        "IDLE connected={} failed={} secs={:.1}",
+        streams.len(),
+        n - streams.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs_f64(hold)).await;
+    drop(streams);
+}
