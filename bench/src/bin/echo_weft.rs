@@ -10,7 +10,7 @@ async fn echo(mut ws: WebSocket<ServerStream>, _request: Request) -> Result<(), 
     while let Some(message) = ws.recv().await {
         let message = message?;
         if message.is_data() {
-            ws.send(message).await?;
+            ws.feed(message).await?;
         }
     }
     Ok(())

@@ -22,8 +22,11 @@ use crate::exit::Status;
 fn main() -> ExitCode {
     // clap prints usage errors and exits with 2 itself; --help and --version exit 0.
     let cli = Cli::parse();
+    // One worker per core the process may run on (1 when pinned with taskset): more workers
+    // than cores only hand work back and forth.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

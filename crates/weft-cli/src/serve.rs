@@ -210,7 +210,9 @@ async fn echo(mut ws: WebSocket<ServerStream>) -> End {
         while let Some(message) = ws.recv().await {
             let message = message?;
             if message.is_data() {
-                ws.send(message).await?;
+                // Queued, not flushed: echoes of messages that arrived together leave in one
+                // write when `recv` finds nothing more to hand out.
+                ws.feed(message).await?;
             }
         }
         Ok(())

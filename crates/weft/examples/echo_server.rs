@@ -11,7 +11,8 @@ async fn echo(mut ws: WebSocket<ServerStream>, _request: Request) -> Result<(), 
     while let Some(message) = ws.recv().await {
         let message = message?;
         if message.is_data() {
-            ws.send(message).await?;
+            // Queued: `recv` writes it, with any other echoes, before it waits again.
+            ws.feed(message).await?;
         }
     }
     Ok(())

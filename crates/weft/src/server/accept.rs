@@ -16,7 +16,7 @@ use weft_proto::handshake::server::{
 };
 use weft_proto::{CloseCode, HandshakeError, Role};
 
-use super::route::{NoRoute, select};
+use super::route::{CatchUnwind, NoRoute, select};
 use super::{Admit, Request, ServerStream, Shared};
 use crate::error::{Error, Result};
 use crate::info::Handshaken;
@@ -119,17 +119,19 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
         data: admit.data,
         registry: shared.registry.clone(),
     };
-    let handler = Arc::clone(&route.handler);
-    // Its own task, so a panic is caught as a JoinError and only this connection ends.
-    let outcome = tokio::spawn(async move { handler.call(ws, handler_request).await }).await;
+    let mut handler = CatchUnwind(route.handler.call(ws, handler_request));
+    let outcome = (&mut handler).await;
+    // Dropping the handler's future here, outside any panic, leaves an unclosed connection in
+    // its registry entry for the close below.
+    drop(handler);
     let code = match outcome {
         Ok(Ok(())) => CloseCode::NORMAL,
         Ok(Err(e)) => {
             tracing::warn!(%peer, error = %e, "handler failed; closing with 1011");
             CloseCode::INTERNAL_ERROR
         }
-        Err(e) => {
-            tracing::error!(%peer, error = %e, "handler panicked; closing with 1011");
+        Err(_) => {
+            tracing::error!(%peer, "handler panicked; closing with 1011");
             CloseCode::INTERNAL_ERROR
         }
     };

@@ -33,8 +33,49 @@ where
     E: Into<HandlerError>,
 {
     fn call(&self, ws: WebSocket<ServerStream>, request: Request) -> HandlerFuture {
-        let fut = self(ws, request);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        // Not `async move { fut.await }`: that would hold the handler's future twice (as the
+        // captured value and as the awaited one), doubling every idle connection's footprint.
+        Box::pin(MapErr(Box::pin(self(ws, request))))
+    }
+}
+
+/// A handler's future with its error boxed.
+struct MapErr<F>(Pin<Box<F>>);
+
+impl<F, E> Future for MapErr<F>
+where
+    F: Future<Output = Result<(), E>>,
+    E: Into<HandlerError>,
+{
+    type Output = Result<(), HandlerError>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map_err(Into::into)
+    }
+}
+
+/// A handler's future that turns a panic into an outcome, so one connection's bug ends only
+/// that connection, without a task of its own per handler.
+pub(crate) struct CatchUnwind(pub(crate) HandlerFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<(), HandlerError>, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        // The future is never polled again after a panic (the caller drops it), so whatever
+        // state the panic left inside it is not observed.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(outcome)) => std::task::Poll::Ready(Ok(outcome)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
 }
 

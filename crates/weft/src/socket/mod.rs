@@ -169,6 +169,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Queues a message, waiting only while the write buffer is above its high watermark.
+    /// It is written by the next [`flush`](Self::flush), [`send`](Self::send), or receiving
+    /// call that finds nothing left to hand out.
+    ///
+    /// In a loop that answers what it receives, `feed` lets the answers to messages that arrived
+    /// together leave in one write: [`recv`](Self::recv) writes whatever is queued before it
+    /// waits for the peer.
     ///
     /// # Errors
     ///
@@ -293,15 +299,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Polls for the next event; the engine under every receiving call.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
         loop {
-            self.take_outgoing(cx);
-            let Some(io) = self.io.as_mut() else {
+            if self.io.is_none() {
                 return Poll::Ready(None);
-            };
-            // Send what the core owes (PONGs, the close echo) before handing out what caused
-            // it, without making reads wait on a slow writer.
-            if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
-                self.finished = true;
-                return Poll::Ready(Some(Err(e.into())));
             }
             if let Some(event) = self.conn.poll_event() {
                 match &event {
@@ -314,10 +313,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 return Poll::Ready(Some(Ok(event)));
             }
+            // Nothing decoded is left to hand out: write what is queued (answers to the events
+            // just handed out, PONGs, the close echo, the registry's messages) in one go before
+            // waiting for more, without making reads wait on a slow writer.
+            self.take_outgoing(cx);
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
+                self.finished = true;
+                return Poll::Ready(Some(Err(e.into())));
+            }
             if let Some(error) = self.pending_error.take() {
-                // The failure's close frame was released by the `poll_event` above: start it on
-                // its way before reporting (a drop or a later poll finishes it).
-                let _ = self.writes.poll_drain(io, &mut self.conn, cx);
                 return Poll::Ready(Some(Err(error)));
             }
             if self.finished || self.writes.shut_down {
