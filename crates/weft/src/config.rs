@@ -59,7 +59,7 @@ impl Keepalive {
     /// The PING payload, at most 125 bytes (longer payloads are cut).
     pub fn payload(mut self, payload: impl Into<Bytes>) -> Self {
         let mut payload: Bytes = payload.into();
-        payload.truncate(125);
+        payload.truncate(weft_proto::frame::MAX_CONTROL_PAYLOAD);
         self.payload = payload;
         self
     }

@@ -9,7 +9,9 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::extensions::deflate::Deflater;
-use crate::frame::{EncodedFrame, FrameHeader, OpCode, apply_mask, new_mask_key};
+use crate::frame::{
+    EncodedFrame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask, new_mask_key,
+};
 use crate::message::{DataKind, Message};
 use crate::role::Role;
 
@@ -409,7 +411,7 @@ impl Sender {
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), UsageError> {
-        if payload.len() > 125 {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(UsageError::ControlPayloadTooLong(payload.len()));
         }
         if !self.send.can_interleave_control() {

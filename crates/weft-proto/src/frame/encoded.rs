@@ -31,7 +31,7 @@ impl EncodedFrame {
             Message::Pong(p) => (OpCode::Pong, p.clone()),
         };
         if opcode.is_control() {
-            payload.truncate(125);
+            payload.truncate(super::MAX_CONTROL_PAYLOAD);
         }
         let header = FrameHeader {
             fin: true,

@@ -8,8 +8,8 @@ use crate::error::ProtocolError;
 /// The longest header: 2 bytes, an 8-byte length and a 4-byte mask key.
 pub const MAX_HEADER_LEN: usize = 14;
 
-/// The most payload a control frame may carry (§5.5).
-pub(crate) const MAX_CONTROL_PAYLOAD: u64 = 125;
+/// The most payload a control frame (close, ping, pong) may carry (§5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A decoded frame header. The payload follows it on the wire and is not part of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl FrameHeader {
             if !fin {
                 return Err(ProtocolError::FragmentedControlFrame);
             }
-            if payload_len > MAX_CONTROL_PAYLOAD {
+            if payload_len > MAX_CONTROL_PAYLOAD as u64 {
                 return Err(ProtocolError::ControlFrameTooLong(payload_len));
             }
         }

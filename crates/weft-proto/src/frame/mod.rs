@@ -9,6 +9,6 @@ mod mask;
 mod opcode;
 
 pub use encoded::EncodedFrame;
-pub use header::{FrameHeader, MAX_HEADER_LEN};
+pub use header::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 pub use mask::{apply_mask, new_mask_key};
 pub use opcode::OpCode;
