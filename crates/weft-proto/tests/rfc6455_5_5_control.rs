@@ -83,3 +83,39 @@ fn pong_owed_during_a_half_sent_frame_follows_that_frame() {
     assert_eq!(frames[0].1, "abcd");
     assert_eq!(frames[1].0.opcode, OpCode::Pong);
 }
+
+#[test]
+fn split_receiver_owes_a_pong_before_earlier_events_are_taken() {
+    // §5.5.2: a PONG goes out "as soon as is practical"; a message still waiting to be taken
+    // must not hold it back.
+    let (mut rx, _tx) = server().into_split();
+    let mut bytes = client_frame(true, OpCode::Text, b"first");
+    bytes.extend(client_frame(true, OpCode::Ping, b"hb"));
+    rx.handle_data(&mut bytes::BytesMut::from(&bytes[..]))
+        .expect("valid");
+    assert!(matches!(
+        rx.poll_reply(),
+        Some(weft_proto::Reply::Pong(payload)) if payload == "hb"
+    ));
+}
+
+#[test]
+fn split_receiver_holds_a_failure_until_the_application_catches_up() {
+    // The message before the bad frame may still be answered; the 1002 goes out after.
+    let (mut rx, _tx) = server().into_split();
+    let mut bytes = client_frame(true, OpCode::Text, b"first");
+    bytes.extend(client_frame(true, OpCode::Continuation, b"stray"));
+    assert!(
+        rx.handle_data(&mut bytes::BytesMut::from(&bytes[..]))
+            .is_err()
+    );
+    assert!(rx.poll_event().is_some());
+    assert!(
+        rx.poll_reply().is_none(),
+        "the answer to `first` comes first"
+    );
+    assert!(rx.poll_event().is_none());
+    assert!(
+        matches!(rx.poll_reply(), Some(weft_proto::Reply::Fail(f)) if f.code == weft_proto::CloseCode::PROTOCOL_ERROR)
+    );
+}

@@ -74,10 +74,10 @@ async fn ping_is_answered_with_a_pong_without_the_receiver_doing_anything() {
         server
     });
     client.send(Message::Ping("hb".into())).await.unwrap();
-    assert_eq!(
-        client.recv().await.unwrap().unwrap(),
-        Message::Pong("hb".into())
-    );
+    let pong = tokio::time::timeout(Duration::from_secs(2), client.recv())
+        .await
+        .expect("the PONG arrives while the server is not polled again");
+    assert_eq!(pong.unwrap().unwrap(), Message::Pong("hb".into()));
     drop(server_task.await.unwrap());
 }
 

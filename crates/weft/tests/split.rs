@@ -65,6 +65,23 @@ async fn reader_replies_to_pings_while_the_writer_is_idle() {
 }
 
 #[tokio::test]
+async fn reader_that_returned_a_ping_has_already_sent_the_pong() {
+    let (client, mut server) = pair();
+    let (mut reader, _writer) = client.split();
+    server.send(Message::Ping("hb".into())).await.unwrap();
+    assert_eq!(
+        reader.recv().await.unwrap().unwrap(),
+        Message::Ping("hb".into())
+    );
+    // The reader is kept but not polled again: the PONG must not wait for it.
+    let pong = tokio::time::timeout(Duration::from_secs(2), server.recv())
+        .await
+        .expect("the PONG arrives while the reader is not polled");
+    assert_eq!(pong.unwrap().unwrap(), Message::Pong("hb".into()));
+    drop(reader);
+}
+
+#[tokio::test]
 async fn writer_close_completes_with_the_reader_seeing_the_end() {
     let (client, mut server) = pair();
     let (mut reader, mut writer) = client.split();

@@ -166,14 +166,13 @@ impl Connection {
 
     /// The next event, in the order the peer sent it.
     ///
-    /// After a protocol error, the call that finds no event left releases the failure's close
-    /// frame to [`poll_transmit`](Self::poll_transmit): until then the application may still
-    /// answer what arrived before the bad frame, and its answers go out first.
+    /// PONGs and the close echo reach [`poll_transmit`](Self::poll_transmit) at once. After a
+    /// protocol error, the call that finds no event left releases the failure's close frame:
+    /// until then the application may still answer what arrived before the bad frame, and its
+    /// answers go out first.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.rx.poll_event();
-        if event.is_none() {
-            self.pass_replies();
-        }
+        self.pass_replies();
         event
     }
 

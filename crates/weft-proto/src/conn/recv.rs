@@ -76,6 +76,9 @@ pub struct Receiver {
     incoming: Option<Incoming>,
     events: VecDeque<Event>,
     replies: VecDeque<Reply>,
+    /// Whether the application has caught up: its last look for an event found none. Until
+    /// then a failure's close frame is held back.
+    caught_up: bool,
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
     error: Option<ProtocolError>,
@@ -93,6 +96,7 @@ impl Receiver {
             incoming: None,
             events: VecDeque::new(),
             replies: VecDeque::new(),
+            caught_up: true,
             peer_closed: false,
             error: None,
             inflater: None,
@@ -111,19 +115,23 @@ impl Receiver {
 
     /// The next event, in the order the peer sent it.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        self.caught_up = event.is_none();
+        event
     }
 
     /// The next reply the sending half owes: hand it to
     /// [`Sender::handle_reply`](super::Sender::handle_reply).
     ///
-    /// A failure's close frame waits until the events decoded before the bad frame have been
-    /// taken, so the application can still answer them: a message that arrived before a
-    /// protocol error is echoed before the close (Autobahn's strict behaviour, 3.2 and kin).
-    /// For that order, ask for replies after [`poll_event`](Self::poll_event) returns `None`,
+    /// A PONG or the close echo is ready at once, so a PING is answered even while the
+    /// application is busy with what arrived before it. A failure's close frame waits until
+    /// the application has caught up (it asked for an event and found none), so a message that
+    /// arrived before a protocol error is answered before the close (Autobahn's strict
+    /// behaviour, 3.2 and kin). Ask for replies after each [`poll_event`](Self::poll_event)
     /// and pass them on behind whatever the application sent meanwhile.
     pub fn poll_reply(&mut self) -> Option<Reply> {
-        if matches!(self.replies.front(), Some(Reply::Fail(_))) && !self.events.is_empty() {
+        let fails = matches!(self.replies.front(), Some(Reply::Fail(_)));
+        if fails && !(self.caught_up && self.events.is_empty()) {
             return None;
         }
         self.replies.pop_front()

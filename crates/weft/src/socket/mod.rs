@@ -305,9 +305,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if let Some(event) = self.conn.poll_event() {
                 match &event {
                     Event::Message(Message::Pong(_)) => self.timers.on_pong(),
+                    Event::Message(Message::Ping(_)) => self.push_replies(cx),
                     Event::Close(frame) => {
                         self.peer_close = Some(frame.clone());
                         self.timers.start_close();
+                        self.push_replies(cx);
                     }
                     _ => {}
                 }
@@ -385,6 +387,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes what is queued without waiting, so the PONG or close echo an event owes the
+    /// peer leaves even if the application does not poll again soon. Other events leave
+    /// their answers queued, to go out together once nothing decoded is left.
+    fn push_replies(&mut self, cx: &mut Context<'_>) {
+        let Some(io) = self.io.as_mut() else { return };
+        if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
+            self.pending_error = Some(e.into());
         }
     }
 

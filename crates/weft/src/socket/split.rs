@@ -179,10 +179,9 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
         loop {
             let next = self.rx.poll_event();
-            if next.is_none() {
-                // Replies go out behind what the application sent in answer to earlier events.
-                self.pass_replies();
-            }
+            // Replies go out behind what the application sent in answer to earlier events;
+            // the core holds the close echo back until those events have been taken.
+            self.pass_replies();
             if let Some(event) = next {
                 match &event {
                     Event::Message(Message::Pong(_)) => self.timers.on_pong(),
