@@ -2,6 +2,7 @@
 //! [`Server`], with logging and a graceful shutdown on SIGINT and SIGTERM.
 
 use std::io::{IsTerminal, Write};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use tokio::process::Command;
 use tracing::{info, warn};
 use weft::client::tls::ServerTlsOptions;
 use weft::proto::Config;
-use weft::server::{Handler, OriginPolicy, Request, Server, ServerStream};
+use weft::server::{ConnId, Handler, OriginPolicy, Registry, Request, Server, ServerStream};
 use weft::{CloseCode, CloseFrame, Keepalive, Message, WebSocket, WebSocketConfig};
 
 use crate::cli::{LogLevel, ServeArgs};
@@ -162,9 +163,20 @@ fn init_logging(level: LogLevel) {
 
 fn handler(mode: Mode) -> impl Handler {
     move |ws: WebSocket<ServerStream>, request: Request| {
-        let mode = mode.clone();
+        let log = ConnLog::opened(&request);
+        // Each mode's future is built by a function returning `async move`, which holds the
+        // connection once; an `async fn` would hold its arguments twice for the connection's
+        // whole life.
+        let connection: Pin<Box<dyn Future<Output = End> + Send>> = match &mode {
+            Mode::Echo => Box::pin(echo(ws)),
+            Mode::Broadcast => Box::pin(broadcast(ws, request.id, request.registry)),
+            Mode::Exec(command) => {
+                let command = Arc::clone(command);
+                Box::pin(async move { exec(ws, &request, &command).await })
+            }
+        };
         async move {
-            connection(ws, request, mode).await;
+            log.closed(connection.await);
             Ok::<(), weft::Error>(())
         }
     }
@@ -176,73 +188,98 @@ struct End {
     error: Option<weft::Error>,
 }
 
-async fn connection(ws: WebSocket<ServerStream>, request: Request, mode: Mode) {
-    let (id, peer) = (request.id.0, request.peer_addr);
-    info!(
-        id,
-        %peer,
-        path = %request.path,
-        protocol = request.subprotocol.as_deref().unwrap_or("-"),
-        "connection opened"
-    );
-    let end = match mode {
-        Mode::Echo => echo(ws).await,
-        Mode::Broadcast => broadcast(ws, &request).await,
-        Mode::Exec(command) => exec(ws, &request, &command).await,
-    };
-    match (end.close, end.error) {
-        (_, Some(error)) => info!(id, %peer, %error, "connection failed"),
-        (Some(frame), None) => info!(
-            id,
-            %peer,
-            code = frame.code.as_u16(),
-            reason = %frame.reason,
-            "connection closed"
-        ),
-        (None, None) => info!(id, %peer, "connection closed"),
+/// What the log lines of one connection carry.
+struct ConnLog {
+    id: u64,
+    peer: std::net::SocketAddr,
+}
+
+impl ConnLog {
+    fn opened(request: &Request) -> Self {
+        let log = ConnLog {
+            id: request.id.0,
+            peer: request.peer_addr,
+        };
+        info!(
+            id = log.id,
+            peer = %log.peer,
+            path = %request.path,
+            protocol = request.subprotocol.as_deref().unwrap_or("-"),
+            "connection opened"
+        );
+        log
+    }
+
+    fn closed(&self, end: End) {
+        let (id, peer) = (self.id, self.peer);
+        match (end.close, end.error) {
+            (_, Some(error)) => info!(id, %peer, %error, "connection failed"),
+            (Some(frame), None) => info!(
+                id,
+                %peer,
+                code = frame.code.as_u16(),
+                reason = %frame.reason,
+                "connection closed"
+            ),
+            (None, None) => info!(id, %peer, "connection closed"),
+        }
     }
 }
 
 /// Echoes every text and binary message exactly, nothing else: what the Autobahn testsuite
 /// expects of an echo server.
-async fn echo(mut ws: WebSocket<ServerStream>) -> End {
-    let result = async {
-        while let Some(message) = ws.recv().await {
-            let message = message?;
-            if message.is_data() {
-                // Queued, not flushed: echoes of messages that arrived together leave in one
-                // write when `recv` finds nothing more to hand out.
-                ws.feed(message).await?;
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn echo(mut ws: WebSocket<ServerStream>) -> impl Future<Output = End> + Send {
+    async move {
+        let result = async {
+            while let Some(message) = ws.recv().await {
+                let message = message?;
+                if message.is_data() {
+                    // Queued, not flushed: echoes of messages that arrived together leave in
+                    // one write when `recv` finds nothing more to hand out.
+                    ws.feed(message).await?;
+                }
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        finish(&mut ws, result).await
     }
-    .await;
-    finish(ws, result).await
 }
 
 /// Sends every message to every other connection.
-async fn broadcast(mut ws: WebSocket<ServerStream>, request: &Request) -> End {
-    let me = request.id;
-    let result = async {
-        while let Some(message) = ws.recv().await {
-            let message = message?;
-            if message.is_data() {
-                request
-                    .registry
-                    .broadcast_filter(message, |other| other.id != me)
-                    .await;
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn broadcast(
+    mut ws: WebSocket<ServerStream>,
+    me: ConnId,
+    registry: Registry,
+) -> impl Future<Output = End> + Send {
+    async move {
+        let result = async {
+            while let Some(message) = ws.recv().await {
+                let message = message?;
+                if message.is_data() {
+                    registry
+                        .broadcast_filter(message, |other| other.id != me)
+                        .await;
+                }
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        finish(&mut ws, result).await
     }
-    .await;
-    finish(ws, result).await
 }
 
 /// After a failure the library has queued the close frame the error calls for; reading on
 /// writes it out and waits for the end, bounded in time.
-async fn finish(mut ws: WebSocket<ServerStream>, result: Result<(), weft::Error>) -> End {
+async fn finish(ws: &mut WebSocket<ServerStream>, result: Result<(), weft::Error>) -> End {
     if result.is_err() {
         let _ = tokio::time::timeout(CLOSE_GRACE, async {
             while ws.next_event().await.is_some() {}

@@ -7,15 +7,27 @@
 use weft::server::{Request, Server, ServerStream};
 use weft::{Error, WebSocket, WebSocketConfig};
 
-async fn echo(mut ws: WebSocket<ServerStream>, _request: Request) -> Result<(), Error> {
-    while let Some(message) = ws.recv().await {
-        let message = message?;
-        if message.is_data() {
-            // Queued: `recv` writes it, with any other echoes, before it waits again.
-            ws.feed(message).await?;
+/// Echoes every text and binary message. A function returning `async move` rather than an
+/// `async fn`: rustc keeps an `async fn`'s arguments twice in its future (as arguments and
+/// as the body's locals), and this future lives as long as the connection.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn echo(
+    mut ws: WebSocket<ServerStream>,
+    _request: Request,
+) -> impl Future<Output = Result<(), Error>> {
+    async move {
+        while let Some(message) = ws.recv().await {
+            let message = message?;
+            if message.is_data() {
+                // Queued: `recv` writes it, with any other echoes, before it waits again.
+                ws.feed(message).await?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[tokio::main]

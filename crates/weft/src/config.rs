@@ -145,7 +145,9 @@ impl WebSocketConfig {
         self.deflate.as_ref()
     }
 
-    /// The initial read buffer size; the buffer grows for a large message and shrinks back.
+    /// The size a read buffer starts at; it grows for a large message and shrinks back.
+    /// Idle connections hold none: a connection borrows its thread's spare buffer while it has
+    /// bytes to read and hands it back when its read would block with nothing left over.
     pub fn read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = bytes.max(64);
         self

@@ -16,6 +16,7 @@ use weft_proto::handshake::server::{
 };
 use weft_proto::{CloseCode, HandshakeError, Role};
 
+use super::registry::Shared as Parked;
 use super::route::{CatchUnwind, NoRoute, select};
 use super::{Admit, Request, ServerStream, Shared};
 use crate::error::{Error, Result};
@@ -77,13 +78,32 @@ async fn refuse_busy(mut tcp: TcpStream) {
 async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> {
     tcp.set_nodelay(true)?;
     let local = tcp.local_addr().ok();
-    let upgrade = tokio::time::timeout(shared.handshake_timeout, upgrade(tcp, peer, shared));
-    let Ok(outcome) = upgrade.await else {
-        return Err(Error::Timeout(crate::error::Timeout::Handshake));
+    // The handshake's state is boxed and scoped, so it is freed once the upgrade is done
+    // instead of sizing the task, which lives as long as the connection.
+    let (handler, parked) = {
+        let upgrade = tokio::time::timeout(
+            shared.handshake_timeout,
+            Box::pin(upgrade(tcp, peer, shared)),
+        );
+        let Ok(outcome) = upgrade.await else {
+            return Err(Error::Timeout(crate::error::Timeout::Handshake));
+        };
+        let Some(upgraded) = outcome? else {
+            return Ok(());
+        };
+        start(upgraded, peer, local, shared)
     };
-    let Some((stream, request, route, protocol, admit, deflate, leftover)) = outcome? else {
-        return Ok(());
-    };
+    run(handler, parked, peer).await;
+    Ok(())
+}
+
+/// Registers the upgraded connection and calls its route's handler.
+fn start(
+    (stream, request, route, protocol, admit, deflate, leftover): Upgraded,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    shared: &Shared,
+) -> (CatchUnwind, Arc<Parked>) {
     let (id, link) = shared.registry.register(
         Some(peer),
         local,
@@ -119,7 +139,12 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
         data: admit.data,
         registry: shared.registry.clone(),
     };
-    let mut handler = CatchUnwind(route.handler.call(ws, handler_request));
+    (CatchUnwind(route.handler.call(ws, handler_request)), parked)
+}
+
+/// Runs the handler to its end under a panic guard, then closes the connection it left
+/// unclosed with the code its outcome calls for.
+async fn run(mut handler: CatchUnwind, parked: Arc<Parked>, peer: SocketAddr) {
     let outcome = (&mut handler).await;
     // Dropping the handler's future here, outside any panic, leaves an unclosed connection in
     // its registry entry for the close below.
@@ -135,8 +160,7 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
             CloseCode::INTERNAL_ERROR
         }
     };
-    // A handler that returned without closing left its connection here; finish it with the
-    // code its outcome calls for.
+    // Closed in its box, so the task holds no second `WebSocket`-sized slot for it.
     if let Some(mut orphan) = parked.take_orphan::<WebSocket<ServerStream>>() {
         let reason = if code == CloseCode::NORMAL {
             ""
@@ -145,7 +169,6 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
         };
         let _ = orphan.close(code, reason).await;
     }
-    Ok(())
 }
 
 type Upgraded = (

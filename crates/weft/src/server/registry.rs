@@ -2,13 +2,14 @@
 //! facts and counters, and a way to reach it from outside its handler.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use weft_proto::frame::EncodedFrame;
 use weft_proto::{CloseCode, Message};
 
@@ -39,20 +40,52 @@ pub(crate) struct Shared {
     /// A connection its handler dropped without closing, left for the server to close with
     /// the code the handler's outcome calls for.
     orphan: Mutex<Option<Box<dyn Any + Send>>>,
+    /// What the registry asks the connection to send. A plain queue rather than a channel:
+    /// an empty `VecDeque` allocates nothing, so an idle connection pays for no mailbox.
+    mailbox: Mutex<Mailbox>,
+}
+
+#[derive(Debug)]
+struct Mailbox {
+    queue: VecDeque<Outgoing>,
+    /// The connection's task, to wake when something arrives.
+    waker: Option<Waker>,
+    /// Cleared when the connection's end goes away; posts then fail.
+    open: bool,
 }
 
 impl Shared {
+    fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
+        // Each operation is one push, pop or flag store, so a poisoned lock is still whole.
+        self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `out` for the connection; `false` if it is gone.
+    fn post(&self, out: Outgoing) -> bool {
+        let mut mailbox = self.mailbox();
+        if !mailbox.open {
+            return false;
+        }
+        mailbox.queue.push_back(out);
+        let waker = mailbox.waker.take();
+        drop(mailbox);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
     pub(crate) fn park(&self, orphan: Box<dyn Any + Send>) {
         *self.orphan.lock().unwrap_or_else(|p| p.into_inner()) = Some(orphan);
     }
 
-    pub(crate) fn take_orphan<T: Any>(&self) -> Option<T> {
+    pub(crate) fn take_orphan<T: Any>(&self) -> Option<Box<T>> {
         let parked = self
             .orphan
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
-        parked.downcast::<T>().ok().map(|b| *b)
+        parked.downcast::<T>().ok()
     }
 
     pub(crate) fn set_state(&self, state: ConnState) {
@@ -72,29 +105,42 @@ impl Shared {
 /// The connection's end of its registry entry, held by its `WebSocket`.
 #[derive(Debug)]
 pub(crate) struct Link {
-    pub(crate) outbox: mpsc::UnboundedReceiver<Outgoing>,
     pub(crate) shared: Arc<Shared>,
     _entry: EntryGuard,
 }
 
 impl Link {
     /// Takes what the registry queued, while the connection has room for it.
-    pub(crate) fn poll_take(&mut self, cx: &mut std::task::Context<'_>) -> Option<Outgoing> {
-        match self.outbox.poll_recv(cx) {
-            std::task::Poll::Ready(Some(out)) => {
-                if let Outgoing::Encoded(frame) = &out {
-                    self.shared.queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                    self.shared.room.notify_waiters();
-                }
-                Some(out)
+    /// With nothing queued, the task of `cx` is woken by the next post.
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Outgoing> {
+        let mut mailbox = self.shared.mailbox();
+        let Some(out) = mailbox.queue.pop_front() else {
+            if !mailbox
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                mailbox.waker = Some(cx.waker().clone());
             }
-            _ => None,
+            return None;
+        };
+        drop(mailbox);
+        if let Outgoing::Encoded(frame) = &out {
+            self.shared.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+            self.shared.room.notify_waiters();
         }
+        Some(out)
     }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
+        {
+            let mut mailbox = self.shared.mailbox();
+            mailbox.open = false;
+            mailbox.queue.clear();
+            mailbox.waker = None;
+        }
         self.shared.set_state(ConnState::Closed);
         // Senders waiting for room must learn the connection is gone.
         self.shared.room.notify_waiters();
@@ -129,7 +175,6 @@ pub enum SlowConsumer {
 struct Entry {
     info: Fixed,
     shared: Arc<Shared>,
-    outbox: mpsc::UnboundedSender<Outgoing>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,7 +265,6 @@ impl Registry {
         subprotocol: Option<String>,
     ) -> (ConnId, Link) {
         let id = ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1);
-        let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             state: AtomicU8::new(ConnState::Open as u8),
             bytes_in: AtomicU64::new(0),
@@ -228,6 +272,11 @@ impl Registry {
             queued: AtomicUsize::new(0),
             room: Notify::new(),
             orphan: Mutex::new(None),
+            mailbox: Mutex::new(Mailbox {
+                queue: VecDeque::new(),
+                waker: None,
+                open: true,
+            }),
         });
         let entry = Entry {
             info: Fixed {
@@ -238,11 +287,9 @@ impl Registry {
                 started: Instant::now(),
             },
             shared: Arc::clone(&shared),
-            outbox: tx,
         };
         self.lock().insert(id, entry);
         let link = Link {
-            outbox: rx,
             shared,
             _entry: EntryGuard {
                 registry: self.clone(),
@@ -333,35 +380,38 @@ impl Registry {
     /// Asks one connection to close.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) {
         if let Some(e) = self.lock().get(&id) {
-            let _ = e.outbox.send(Outgoing::Close(code, reason.to_owned()));
+            e.shared.post(Outgoing::Close(code, reason.to_owned()));
         }
     }
 
     /// Asks every connection to close.
     pub fn close_all(&self, code: CloseCode, reason: &str) {
         for e in self.lock().values() {
-            let _ = e.outbox.send(Outgoing::Close(code, reason.to_owned()));
+            e.shared.post(Outgoing::Close(code, reason.to_owned()));
         }
     }
 
     async fn deliver(&self, id: ConnId, frame: EncodedFrame) -> Result<(), SendError> {
         let cap = self.inner.cap.load(Ordering::Relaxed);
         loop {
-            let (shared, outbox) = {
+            let shared = {
                 let conns = self.lock();
                 let e = conns.get(&id).ok_or(SendError::NotFound)?;
-                (Arc::clone(&e.shared), e.outbox.clone())
+                Arc::clone(&e.shared)
             };
             let queued = shared.queued.load(Ordering::Relaxed);
             if queued + frame.len() <= cap || queued == 0 {
-                shared.queued.fetch_add(frame.len(), Ordering::Relaxed);
-                return outbox
-                    .send(Outgoing::Encoded(frame))
-                    .map_err(|_| SendError::NotFound);
+                let len = frame.len();
+                shared.queued.fetch_add(len, Ordering::Relaxed);
+                if shared.post(Outgoing::Encoded(frame)) {
+                    return Ok(());
+                }
+                shared.queued.fetch_sub(len, Ordering::Relaxed);
+                return Err(SendError::NotFound);
             }
             match self.policy() {
                 SlowConsumer::Close => {
-                    let _ = outbox.send(Outgoing::Close(
+                    shared.post(Outgoing::Close(
                         CloseCode::POLICY_VIOLATION,
                         "slow consumer".to_owned(),
                     ));

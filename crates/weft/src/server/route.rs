@@ -21,6 +21,12 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> +
 /// Serves one connection. Implemented for every `Fn(WebSocket<ServerStream>, Request) -> Fut`
 /// whose future is `Send` and returns `Result<(), E>` with `E` convertible to
 /// [`HandlerError`].
+///
+/// The handler's future lives as long as its connection, so its size is most of what an idle
+/// connection costs. An `async fn` handler keeps its arguments twice in its future (rustc
+/// stores them as arguments and again as the body's locals) and keeps the `Request` even when
+/// unused; a function returning `async move { .. }` that captures only what it uses holds the
+/// `WebSocket` once (see `examples/echo_server.rs`).
 pub trait Handler: Send + Sync + 'static {
     /// Runs the connection to its end.
     fn call(&self, ws: WebSocket<ServerStream>, request: Request) -> HandlerFuture;

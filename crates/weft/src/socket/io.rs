@@ -1,6 +1,7 @@
 //! The poll machinery under [`WebSocket`](super::WebSocket): reading into the core, writing
 //! what it hands out with vectored writes, timers, and the end of the transport.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -9,6 +10,13 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use weft_proto::{Connection, Sender, Transmit};
+
+thread_local! {
+    /// A read buffer between uses. A connection whose read would block with nothing left over
+    /// hands its buffer back here, and the next connection on this thread to read takes it:
+    /// idle connections hold no read buffer, busy ones reuse one without allocating.
+    static SPARE: Cell<BytesMut> = Cell::new(BytesMut::new());
+}
 
 /// Most chunks gathered into one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -137,6 +145,9 @@ impl WriteQueue {
 
 /// Reads once into `buf`, growing it to what the frame in progress needs (the core's limits
 /// bound that) and keeping it small otherwise. Returns the bytes read; 0 is the end.
+///
+/// An empty `buf` without room borrows the thread's spare buffer, and gives it back when the
+/// read would block with nothing in it, so an idle connection keeps no buffer of its own.
 pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut BytesMut,
@@ -144,9 +155,14 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     base: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if buf.is_empty() && buf.capacity() > base * 64 {
-        // Shrink back after a large message instead of pinning its memory.
-        *buf = BytesMut::with_capacity(base);
+    if buf.is_empty() {
+        if buf.capacity() == 0 {
+            *buf = SPARE.take();
+        }
+        if buf.capacity() > base * 64 {
+            // Shrink back after a large message instead of pinning its memory.
+            *buf = BytesMut::with_capacity(base);
+        }
     }
     let spare = buf.capacity() - buf.len();
     let want = wanted.clamp(base, 1 << 20);
@@ -154,5 +170,19 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         buf.reserve(want);
     }
     // tokio-util reads into the spare capacity without zeroing it first.
-    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+    let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
+    if polled.is_pending() && buf.is_empty() {
+        give_back(std::mem::take(buf));
+    }
+    polled
+}
+
+/// Keeps the roomier of `buf` and the thread's spare for the next reader; frees the other.
+fn give_back(buf: BytesMut) {
+    let held = SPARE.take();
+    SPARE.set(if held.capacity() >= buf.capacity() {
+        held
+    } else {
+        buf
+    });
 }

@@ -97,7 +97,10 @@ where
     ) -> Self {
         let mut read_buf = buffered;
         let (conn, pending_error) = config.open_connection(role, &handshaken, &mut read_buf);
-        read_buf.reserve(config.read_buffer);
+        if read_buf.is_empty() {
+            // Reads borrow a buffer when they need one; the handshake's is not kept.
+            read_buf = BytesMut::new();
+        }
         WebSocket {
             io: Some(io),
             conn,
