@@ -22,14 +22,7 @@ use crate::exit::Status;
 fn main() -> ExitCode {
     // clap prints usage errors and exits with 2 itself; --help and --version exit 0.
     let cli = Cli::parse();
-    // One worker per core the process may run on (1 when pinned with taskset): more workers
-    // than cores only hand work back and forth.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("weft: cannot start the runtime: {e}");
@@ -44,4 +37,21 @@ fn main() -> ExitCode {
     // moment; the stdin thread may be blocked on a terminal and is simply left behind.
     runtime.shutdown_timeout(Duration::from_millis(200));
     status.into()
+}
+
+/// One worker per core the process may run on: more workers than cores only hand work back
+/// and forth. On one core (or pinned to one with taskset) a current_thread runtime: the
+/// multi-thread scheduler with a single worker costs context switches and, by running the
+/// most recently woken connection first, a long latency tail under many connections.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers == 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
 }
