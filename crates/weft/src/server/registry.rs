@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     /// What the registry asks the connection to send. A plain queue rather than a channel:
     /// an empty `VecDeque` allocates nothing, so an idle connection pays for no mailbox.
     mailbox: Mutex<Mailbox>,
+    /// Whether the mailbox holds anything, so the connection checks it without the lock.
+    has_mail: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -67,10 +69,11 @@ impl Shared {
             return false;
         }
         mailbox.queue.push_back(out);
-        let waker = mailbox.waker.take();
-        drop(mailbox);
-        if let Some(waker) = waker {
-            waker.wake();
+        self.has_mail.store(true, Ordering::Release);
+        // The waker stays registered: the link remembers it and skips the lock while no mail
+        // is waiting.
+        if let Some(waker) = &mailbox.waker {
+            waker.wake_by_ref();
         }
         true
     }
@@ -106,6 +109,8 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(crate) shared: Arc<Shared>,
+    /// The waker last left in the mailbox.
+    registered: Option<Waker>,
     _entry: EntryGuard,
 }
 
@@ -113,23 +118,28 @@ impl Link {
     /// Takes what the registry queued, while the connection has room for it.
     /// With nothing queued, the task of `cx` is woken by the next post.
     pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Outgoing> {
-        let mut mailbox = self.shared.mailbox();
-        let Some(out) = mailbox.queue.pop_front() else {
-            if !mailbox
-                .waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                mailbox.waker = Some(cx.waker().clone());
-            }
+        let registered = self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if registered && !self.shared.has_mail.load(Ordering::Acquire) {
             return None;
-        };
+        }
+        let mut mailbox = self.shared.mailbox();
+        let out = mailbox.queue.pop_front();
+        if mailbox.queue.is_empty() {
+            self.shared.has_mail.store(false, Ordering::Release);
+        }
+        if !registered {
+            mailbox.waker = Some(cx.waker().clone());
+            self.registered = Some(cx.waker().clone());
+        }
         drop(mailbox);
-        if let Outgoing::Encoded(frame) = &out {
+        if let Some(Outgoing::Encoded(frame)) = &out {
             self.shared.queued.fetch_sub(frame.len(), Ordering::Relaxed);
             self.shared.room.notify_waiters();
         }
-        Some(out)
+        out
     }
 }
 
@@ -277,6 +287,7 @@ impl Registry {
                 waker: None,
                 open: true,
             }),
+            has_mail: AtomicBool::new(false),
         });
         let entry = Entry {
             info: Fixed {
@@ -291,6 +302,7 @@ impl Registry {
         self.lock().insert(id, entry);
         let link = Link {
             shared,
+            registered: None,
             _entry: EntryGuard {
                 registry: self.clone(),
                 id,
