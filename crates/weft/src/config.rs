@@ -145,11 +145,14 @@ impl WebSocketConfig {
         self.deflate.as_ref()
     }
 
-    /// The size a read buffer starts at; it grows for a large message and shrinks back.
+    /// The size a read buffer starts at (64 B to 1 MiB); it grows for a large message and
+    /// shrinks back.
+    ///
     /// Idle connections hold none: a connection borrows its thread's spare buffer while it has
     /// bytes to read and hands it back when its read would block with nothing left over.
     pub fn read_buffer(mut self, bytes: usize) -> Self {
-        self.read_buffer = bytes.max(64);
+        // Reads never ask for more than 1 MiB at once, so a larger start would not be used.
+        self.read_buffer = bytes.clamp(64, 1 << 20);
         self
     }
 }

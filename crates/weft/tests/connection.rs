@@ -178,6 +178,34 @@ async fn lost_transport_is_an_error_not_a_clean_end() {
 }
 
 #[tokio::test]
+async fn failed_write_is_reported_once_then_the_stream_ends() {
+    let (a, mut raw) = duplex(1024);
+    let mut server = WebSocket::new(a, Role::Server, WebSocketConfig::default());
+    // A masked PING ("hb") whose PONG cannot be written: the peer is gone.
+    raw.write_all(&[0x89, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'b' ^ 2])
+        .await
+        .unwrap();
+    drop(raw);
+    let mut errors = 0;
+    let mut items = 0;
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(2), server.next_event())
+        .await
+        .expect("the stream ends instead of waiting")
+    {
+        items += 1;
+        errors += usize::from(item.is_err());
+        assert!(
+            items < 10,
+            "a dead transport must end the stream, not repeat its error"
+        );
+    }
+    assert!(
+        errors <= 1,
+        "the write failure is reported once, got {errors}"
+    );
+}
+
+#[tokio::test]
 async fn protocol_error_from_peer_is_reported_and_closed_with_its_code() {
     let (a, mut raw) = duplex(1024);
     let mut server = WebSocket::new(a, Role::Server, WebSocketConfig::default());

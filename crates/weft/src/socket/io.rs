@@ -210,13 +210,17 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     // tokio-util reads into the spare capacity without zeroing it first.
     let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
     if polled.is_pending() && buf.is_empty() {
-        give_back(std::mem::take(buf));
+        give_back(std::mem::take(buf), base);
     }
     polled
 }
 
-/// Keeps the roomier of `buf` and the thread's spare for the next reader; frees the other.
-fn give_back(buf: BytesMut) {
+/// Keeps the roomier of `buf` and the thread's spare for the next reader and frees the other;
+/// a buffer grown for a large message is freed rather than parked.
+fn give_back(buf: BytesMut, base: usize) {
+    if buf.capacity() > base * 64 {
+        return;
+    }
     let held = SPARE.take();
     SPARE.set(if held.capacity() >= buf.capacity() {
         held

@@ -321,13 +321,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // Nothing decoded is left to hand out: write what is queued (answers to the events
             // just handed out, PONGs, the close echo, the registry's messages) in one go before
             // waiting for more, without making reads wait on a slow writer.
-            self.take_outgoing(cx);
-            let Some(io) = self.io.as_mut() else {
-                return Poll::Ready(None);
-            };
-            if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
-                self.finished = true;
-                return Poll::Ready(Some(Err(e.into())));
+            // Once finished (a failed write, the close done or timed out) nothing more is
+            // written: retrying a dead socket would hand out the same error forever.
+            if !self.finished {
+                self.take_outgoing(cx);
+                let Some(io) = self.io.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
             }
             if let Some(error) = self.pending_error.take() {
                 return Poll::Ready(Some(Err(error)));
@@ -366,6 +370,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.eof {
                 return Poll::Pending;
             }
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(None);
+            };
             let wanted = self.conn.read_hint();
             match poll_read_into(io, &mut self.read_buf, wanted, self.config.read_buffer, cx) {
                 Poll::Pending => return Poll::Pending,
@@ -393,12 +400,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Writes what is queued without waiting, so the PONG or close echo an event owes the
-    /// peer leaves even if the application does not poll again soon. Other events leave
-    /// their answers queued, to go out together once nothing decoded is left.
+    /// Writes what is queued as far as the transport takes it now, so the PONG or close echo
+    /// an event owes the peer leaves even if the application does not poll again soon (best
+    /// effort: what the transport cannot take yet waits for the next poll). Other events
+    /// leave their answers queued, to go out together once nothing decoded is left.
     fn push_replies(&mut self, cx: &mut Context<'_>) {
+        if self.finished {
+            return;
+        }
         let Some(io) = self.io.as_mut() else { return };
         if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
+            self.finished = true;
             self.pending_error = Some(e.into());
         }
     }

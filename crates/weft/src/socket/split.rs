@@ -180,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
         loop {
             let next = self.rx.poll_event();
             // Replies go out behind what the application sent in answer to earlier events;
-            // the core holds the close echo back until those events have been taken.
+            // the core holds a failure's close frame back until the application caught up.
             self.pass_replies();
             if let Some(event) = next {
                 match &event {
