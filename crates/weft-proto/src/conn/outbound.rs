@@ -9,6 +9,12 @@ use bytes::{Bytes, BytesMut};
 /// bytes is cheaper than an extra iovec.
 const INLINE_PAYLOAD: usize = 512;
 
+/// The room below which the tail takes a new block: the longest frame header.
+const HEADER_ROOM: usize = 14;
+
+/// How much the tail takes at a time: the headers of many messages in flight.
+const TAIL_BLOCK: usize = 256;
+
 #[derive(Debug, Default)]
 pub(crate) struct Outbound {
     /// Headers and small or masked payloads not yet moved to `chunks`.
@@ -30,6 +36,12 @@ impl Outbound {
 
     /// The buffer to encode into; the caller reports what it wrote with [`Self::wrote`].
     pub(crate) fn tail(&mut self) -> &mut BytesMut {
+        if self.tail.capacity() - self.tail.len() < HEADER_ROOM {
+            // Headers are sealed into chunks one by one while payloads are shared; without a
+            // block to carve them from, each would cost an allocation while earlier chunks are
+            // still being written. Once those are written the block is reclaimed in place.
+            self.tail.reserve(TAIL_BLOCK);
+        }
         &mut self.tail
     }
 
