@@ -1,5 +1,6 @@
 //! The connection state machine: bytes in, events out; commands in, bytes out.
 
+mod events;
 mod outbound;
 mod recv;
 mod send;

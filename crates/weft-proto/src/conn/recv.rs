@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::Reply;
+use super::events::EventQueue;
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_BYTES};
 use crate::config::Config;
 use crate::error::ProtocolError;
@@ -74,7 +75,7 @@ pub struct Receiver {
     reserved_bits: u8,
     read: ReadState,
     incoming: Option<Incoming>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     replies: VecDeque<Reply>,
     /// Whether the application has caught up: its last look for an event found none. Until
     /// then a failure's close frame is held back.
@@ -94,7 +95,7 @@ impl Receiver {
             reserved_bits: 0,
             read: ReadState::Header,
             incoming: None,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             replies: VecDeque::new(),
             caught_up: true,
             peer_closed: false,
