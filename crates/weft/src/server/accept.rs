@@ -118,10 +118,10 @@ fn start(
         extensions: deflate.iter().map(|(_, answer)| answer.clone()).collect(),
         deflate: deflate.map(|(params, _)| params),
     };
-    let mut ws = WebSocket::from_parts(
+    let mut ws = WebSocket::from_shared(
         stream,
         Role::Server,
-        shared.config.clone(),
+        Arc::clone(&shared.config),
         handshaken,
         leftover,
     );

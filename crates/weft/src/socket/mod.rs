@@ -8,6 +8,7 @@ mod timers;
 pub use split::{WsReader, WsWriter};
 
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -59,8 +60,10 @@ pub struct WebSocket<S> {
     conn: Connection,
     read_buf: BytesMut,
     writes: WriteQueue,
-    config: WebSocketConfig,
-    handshaken: Handshaken,
+    /// Shared by every connection of a server; behind pointers because neither is touched
+    /// per message, and keeping them out of line keeps the per-message state compact.
+    config: Arc<WebSocketConfig>,
+    handshaken: Box<Handshaken>,
     timers: Timers,
     peer_close: Option<CloseFrame>,
     pending_error: Option<Error>,
@@ -95,6 +98,17 @@ where
         handshaken: Handshaken,
         buffered: BytesMut,
     ) -> Self {
+        Self::from_shared(io, role, Arc::new(config), handshaken, buffered)
+    }
+
+    /// [`from_parts`](Self::from_parts) with a configuration shared with other connections.
+    pub(crate) fn from_shared(
+        io: S,
+        role: Role,
+        config: Arc<WebSocketConfig>,
+        handshaken: Handshaken,
+        buffered: BytesMut,
+    ) -> Self {
         let mut read_buf = buffered;
         let (conn, pending_error) = config.open_connection(role, &handshaken, &mut read_buf);
         if read_buf.is_empty() {
@@ -108,7 +122,7 @@ where
             writes: WriteQueue::default(),
             timers: Timers::new(&config),
             config,
-            handshaken,
+            handshaken: Box::new(handshaken),
             peer_close: None,
             pending_error,
             eof: false,
@@ -531,8 +545,8 @@ impl<S> Drop for WebSocket<S> {
             conn: std::mem::replace(&mut self.conn, Connection::new(role, Default::default())),
             read_buf: std::mem::take(&mut self.read_buf),
             writes: std::mem::take(&mut self.writes),
-            config: self.config.clone(),
-            handshaken: Handshaken::default(),
+            config: Arc::clone(&self.config),
+            handshaken: Box::default(),
             timers: std::mem::replace(&mut self.timers, Timers::new(&WebSocketConfig::new())),
             peer_close: self.peer_close.take(),
             pending_error: None,
