@@ -135,9 +135,10 @@ impl WriteQueue {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
         let io = Pin::new(&mut *io);
-        match self.chunks.front() {
-            Some(only) if self.chunks.len() == 1 => return io.poll_write(cx, only),
-            _ => {}
+        if self.chunks.len() == 1
+            && let Some(only) = self.chunks.front()
+        {
+            return io.poll_write(cx, only);
         }
         if self.len <= GATHER {
             let mut gathered = GATHERED.take();
@@ -192,7 +193,7 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         if buf.capacity() == 0 {
             *buf = SPARE.take();
         }
-        if buf.capacity() > base * 64 {
+        if grown(buf, base) {
             // Shrink back after a large message instead of pinning its memory.
             *buf = BytesMut::with_capacity(base);
         }
@@ -218,7 +219,7 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
 /// Keeps the roomier of `buf` and the thread's spare for the next reader and frees the other;
 /// a buffer grown for a large message is freed rather than parked.
 fn give_back(buf: BytesMut, base: usize) {
-    if buf.capacity() > base * 64 {
+    if grown(&buf, base) {
         return;
     }
     let held = SPARE.take();
@@ -227,4 +228,9 @@ fn give_back(buf: BytesMut, base: usize) {
     } else {
         buf
     });
+}
+
+/// Whether `buf` grew for a large message past what is worth keeping between reads.
+fn grown(buf: &BytesMut, base: usize) -> bool {
+    buf.capacity() > base * 64
 }

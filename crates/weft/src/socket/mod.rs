@@ -339,12 +339,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // written: retrying a dead socket would hand out the same error forever.
             if !self.finished {
                 self.take_outgoing(cx);
-                let Some(io) = self.io.as_mut() else {
-                    return Poll::Ready(None);
-                };
-                if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
-                    self.finished = true;
-                    return Poll::Ready(Some(Err(e.into())));
+                if let Err(e) = self.write_queued(cx) {
+                    return Poll::Ready(Some(Err(e)));
                 }
             }
             if let Some(error) = self.pending_error.take() {
@@ -422,11 +418,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if self.finished {
             return;
         }
-        let Some(io) = self.io.as_mut() else { return };
+        if let Err(e) = self.write_queued(cx) {
+            self.pending_error = Some(e);
+        }
+    }
+
+    /// Writes what is queued as far as the transport takes it now. A write error finishes the
+    /// connection: nothing more is written to a dead transport.
+    fn write_queued(&mut self, cx: &mut Context<'_>) -> Result<()> {
+        let Some(io) = self.io.as_mut() else {
+            return Ok(());
+        };
         if let Poll::Ready(Err(e)) = self.writes.poll_drain(io, &mut self.conn, cx) {
             self.finished = true;
-            self.pending_error = Some(e.into());
+            return Err(e.into());
         }
+        Ok(())
     }
 
     /// Polls for the next message, the engine under [`Stream`](futures_core::Stream).
