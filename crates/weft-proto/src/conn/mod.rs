@@ -182,6 +182,22 @@ impl Connection {
         self.tx.poll_transmit()
     }
 
+    /// The queued bytes as slices for one write; see [`Sender::transmit_slices`].
+    pub fn transmit_slices<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.tx.transmit_slices(dst)
+    }
+
+    /// Reports bytes of [`transmit_slices`](Self::transmit_slices) written; see
+    /// [`Sender::advance_transmit`].
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.tx.advance_transmit(n);
+    }
+
+    /// Whether the transport should be shut down now; see [`Sender::take_shutdown`].
+    pub fn take_shutdown(&mut self) -> bool {
+        self.tx.take_shutdown()
+    }
+
     /// Bytes queued for writing and not yet handed out; see [`Sender::pending_transmit`].
     pub fn pending_transmit(&self) -> usize {
         self.tx.pending_transmit()

@@ -2,8 +2,9 @@
 //! unmasked payloads kept as their own chunks so they are never copied.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Payloads at most this long are copied next to their header: one write of a few hundred
 /// bytes is cheaper than an extra iovec.
@@ -68,6 +69,42 @@ impl Outbound {
         };
         self.len -= chunk.len();
         Some(chunk)
+    }
+
+    /// Fills `dst` with the queued bytes in write order, leaving them queued; returns how
+    /// many slices it filled.
+    pub(crate) fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
+        let queued = self.chunks.iter().map(|chunk| &chunk[..]).chain(tail);
+        let mut filled = 0;
+        for (slot, bytes) in dst.iter_mut().zip(queued) {
+            *slot = IoSlice::new(bytes);
+            filled += 1;
+        }
+        filled
+    }
+
+    /// Drops the first `n` queued bytes, which have been written. The tail's space is
+    /// reclaimed in place by the next header once it is all written.
+    pub(crate) fn advance(&mut self, n: usize) {
+        let mut n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if n >= front.len() => {
+                    n -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    n = 0;
+                }
+                None => {
+                    self.tail.advance(n.min(self.tail.len()));
+                    n = 0;
+                }
+            }
+        }
     }
 
     fn seal_tail(&mut self) {

@@ -83,8 +83,9 @@ pub struct Receiver {
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
     error: Option<ProtocolError>,
-    /// permessage-deflate's decompressor, once negotiated.
-    inflater: Option<Inflater>,
+    /// permessage-deflate's decompressor, once negotiated. Boxed: its 150 bytes would sit
+    /// between the fields every frame touches, in every connection, negotiated or not.
+    inflater: Option<Box<Inflater>>,
 }
 
 impl Receiver {
@@ -107,7 +108,7 @@ impl Receiver {
     /// Reads permessage-deflate messages (RSV1 on their first frame) with `inflater`.
     pub(super) fn set_inflater(&mut self, inflater: Inflater) {
         self.reserved_bits |= RSV1;
-        self.inflater = Some(inflater);
+        self.inflater = Some(Box::new(inflater));
     }
 
     pub(super) fn set_reserved_bits(&mut self, bits: u8) {

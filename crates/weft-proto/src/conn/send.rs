@@ -1,6 +1,8 @@
 //! The send side: whole messages, messages as several frames (Tcl's `send ... final`), and one
 //! frame in parts with its length declared up front (curl's `CURLWS_OFFSET`).
 
+use std::io::IoSlice;
+
 use bytes::Bytes;
 
 use super::outbound::Outbound;
@@ -26,10 +28,11 @@ pub struct Sender {
     out: Outbound,
     /// A PONG owed while a declared frame is half sent; only the latest is kept (§5.5.3).
     deferred_pong: Option<Bytes>,
-    /// A close frame owed while a declared frame is half sent.
-    deferred_close: Option<CloseFrame>,
-    /// permessage-deflate's compressor, once negotiated.
-    deflater: Option<Deflater>,
+    /// A close frame owed while a declared frame is half sent (rare: boxed).
+    deferred_close: Option<Box<CloseFrame>>,
+    /// permessage-deflate's compressor, once negotiated. Boxed, like the receiver's
+    /// decompressor, to keep the per-message fields close together.
+    deflater: Option<Box<Deflater>>,
 }
 
 /// The close handshake's progress.
@@ -88,7 +91,7 @@ impl Sender {
 
     /// Compresses messages with `deflater` (permessage-deflate) from now on.
     pub(super) fn set_deflater(&mut self, deflater: Deflater) {
-        self.deflater = Some(deflater);
+        self.deflater = Some(Box::new(deflater));
     }
 
     /// This side's role.
@@ -114,25 +117,73 @@ impl Sender {
     /// The next chunk to write, or `None` when nothing is owed.
     ///
     /// Call it until `None` after every command and reply; several chunks may be gathered into
-    /// one vectored write.
+    /// one vectored write. [`transmit_slices`](Self::transmit_slices) is the alternative
+    /// that writes from the queue in place.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(chunk) = self.out.pop() {
-            if self.out.is_empty() && self.life == Life::CloseReceived {
-                // Our echo was the last thing queued: the handshake is complete.
-                self.life = Life::Closed {
-                    shutdown: self.role == Role::Server,
-                };
-            }
+            self.note_written();
             return Some(Transmit::Data(chunk));
+        }
+        self.take_shutdown().then_some(Transmit::Shutdown)
+    }
+
+    /// The bytes waiting to be written, as slices in write order for one (vectored) write:
+    /// fills `dst` and returns how many slices it filled. The bytes stay queued until
+    /// [`advance_transmit`](Self::advance_transmit) reports them written, so a writer that
+    /// takes part of them loses nothing, and no chunk is handed out (or reference-counted)
+    /// per write. Use either this pair or [`poll_transmit`](Self::poll_transmit), not both.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use weft_proto::{Config, Connection, Message, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// conn.send(Message::text("hi")).unwrap();
+    /// let mut slices = [IoSlice::new(&[]); 8];
+    /// let filled = conn.transmit_slices(&mut slices);
+    /// let wire: Vec<u8> = slices[..filled].iter().flat_map(|s| s.iter().copied()).collect();
+    /// assert_eq!(wire, b"\x81\x02hi");
+    /// conn.advance_transmit(wire.len());
+    /// assert_eq!(conn.pending_transmit(), 0);
+    /// ```
+    pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.out.slices(dst)
+    }
+
+    /// Reports that the first `n` bytes of [`transmit_slices`](Self::transmit_slices) were
+    /// written. Once everything is written, [`take_shutdown`](Self::take_shutdown) says
+    /// whether the transport should now be shut down.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out.advance(n);
+        self.note_written();
+    }
+
+    /// Whether the transport should be shut down now: the close handshake is over, everything
+    /// queued is written, and this side is the server, which closes TCP first (RFC 6455
+    /// §7.1.1). True once; [`poll_transmit`](Self::poll_transmit) reports the same as
+    /// [`Transmit::Shutdown`].
+    pub fn take_shutdown(&mut self) -> bool {
+        if !self.out.is_empty() {
+            return false;
         }
         if let Life::Closed { shutdown: true } = self.life {
             self.life = Life::Closed { shutdown: false };
-            return Some(Transmit::Shutdown);
+            return true;
         }
-        None
+        false
     }
 
-    /// Bytes queued for writing and not yet handed out by `poll_transmit`. A runtime compares
+    /// After bytes leave the queue: once our close echo is among them, the handshake is over.
+    fn note_written(&mut self) {
+        if self.out.is_empty() && self.life == Life::CloseReceived {
+            self.life = Life::Closed {
+                shutdown: self.role == Role::Server,
+            };
+        }
+    }
+
+    /// Bytes queued for writing and not yet handed out by `poll_transmit` (or reported
+    /// written with `advance_transmit`). A runtime compares
     /// this against its write-buffer watermarks.
     pub fn pending_transmit(&self) -> usize {
         self.out.len()
@@ -388,7 +439,7 @@ impl Sender {
         if self.send.can_interleave_control() {
             self.queue_frame(true, OpCode::Close, frame.to_payload());
         } else {
-            self.deferred_close = Some(frame.clone());
+            self.deferred_close = Some(Box::new(frame.clone()));
         }
     }
 

@@ -28,13 +28,22 @@ pub(crate) enum Outgoing {
 }
 
 /// What a connection shares with the registry: counters it updates, state it reports.
+///
+/// `repr(C)` keeps the fields the connection touches per message (the counters, the state,
+/// the mail flag) together on the first cache line, beside the `Arc`'s own counts: with
+/// thousands of connections each one touched is a likely cache miss.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Shared {
-    state: AtomicU8,
+    /// Written only by the connection itself, so it adds with a load and a store rather
+    /// than a locked read-modify-write.
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
     /// Bytes the registry queued and the connection has not yet taken.
     pub(crate) queued: AtomicUsize,
+    state: AtomicU8,
+    /// Whether the mailbox holds anything, so the connection checks it without the lock.
+    has_mail: AtomicBool,
     /// Woken when `queued` drops, for senders that wait for room.
     pub(crate) room: Notify,
     /// A connection its handler dropped without closing, left for the server to close with
@@ -43,8 +52,6 @@ pub(crate) struct Shared {
     /// What the registry asks the connection to send. A plain queue rather than a channel:
     /// an empty `VecDeque` allocates nothing, so an idle connection pays for no mailbox.
     mailbox: Mutex<Mailbox>,
-    /// Whether the mailbox holds anything, so the connection checks it without the lock.
-    has_mail: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -89,6 +96,12 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
         parked.downcast::<T>().ok()
+    }
+
+    /// Counts `n` more bytes read. Only the connection calls this.
+    pub(crate) fn add_bytes_in(&self, n: u64) {
+        let total = self.bytes_in.load(Ordering::Relaxed) + n;
+        self.bytes_in.store(total, Ordering::Relaxed);
     }
 
     pub(crate) fn set_state(&self, state: ConnState) {

@@ -2,14 +2,13 @@
 //! what it hands out with vectored writes, timers, and the end of the transport.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
-use weft_proto::{Connection, Sender, Transmit};
+use weft_proto::{Connection, Sender};
 
 thread_local! {
     /// A read buffer between uses. A connection whose read would block with nothing left over
@@ -27,29 +26,41 @@ const MAX_IOVECS: usize = 64;
 /// Queued bytes up to this size are copied into one buffer and written with a plain write.
 const GATHER: usize = 2048;
 
-/// Whatever hands out bytes to write: a whole connection, or the sending half of one.
+/// Whatever queues bytes to write: a whole connection, or the sending half of one. The
+/// bytes are written from its queue in place and stay there until reported written.
 pub(crate) trait TransmitSource {
-    fn next_transmit(&mut self) -> Option<Transmit>;
+    fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize;
+    fn advance_transmit(&mut self, n: usize);
+    fn pending_transmit(&self) -> usize;
+    fn take_shutdown(&mut self) -> bool;
 }
 
-impl TransmitSource for Connection {
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
+macro_rules! transmit_source {
+    ($t:ty) => {
+        impl TransmitSource for $t {
+            fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+                <$t>::transmit_slices(self, dst)
+            }
+            fn advance_transmit(&mut self, n: usize) {
+                <$t>::advance_transmit(self, n)
+            }
+            fn pending_transmit(&self) -> usize {
+                <$t>::pending_transmit(self)
+            }
+            fn take_shutdown(&mut self) -> bool {
+                <$t>::take_shutdown(self)
+            }
+        }
+    };
 }
 
-impl TransmitSource for Sender {
-    fn next_transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-}
+transmit_source!(Connection);
+transmit_source!(Sender);
 
-/// Bytes handed out by the core and not yet accepted by the transport.
+/// The write side's progress over the core's queue.
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
-    chunks: VecDeque<Bytes>,
-    len: usize,
-    /// The core asked for the transport to be closed after these chunks.
+    /// The core asked for the transport to be closed after what it queued.
     shutdown_owed: bool,
     /// The transport has been shut down for writing.
     pub(crate) shut_down: bool,
@@ -60,26 +71,9 @@ pub(crate) struct WriteQueue {
 }
 
 impl WriteQueue {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Bytes the transport has accepted so far.
     pub(crate) fn written(&self) -> u64 {
         self.written
-    }
-
-    /// Takes what the core has to send.
-    pub(crate) fn pull(&mut self, conn: &mut impl TransmitSource) {
-        while let Some(t) = conn.next_transmit() {
-            match t {
-                Transmit::Data(bytes) => {
-                    self.len += bytes.len();
-                    self.chunks.push_back(bytes);
-                }
-                Transmit::Shutdown => self.shutdown_owed = true,
-            }
-        }
     }
 
     /// Writes until everything is written and flushed, and the transport is shut down if the
@@ -95,6 +89,7 @@ impl WriteQueue {
             ready!(Pin::new(&mut *io).poll_flush(cx))?;
             self.unflushed = false;
         }
+        self.shutdown_owed |= conn.take_shutdown();
         if self.shutdown_owed && !self.shut_down {
             // A peer that already went away makes shutdown fail; the transport is over either way.
             let _ = ready!(Pin::new(&mut *io).poll_shutdown(cx));
@@ -112,69 +107,48 @@ impl WriteQueue {
         target: usize,
     ) -> Poll<io::Result<()>> {
         loop {
-            self.pull(conn);
-            if self.len <= target || self.shut_down {
+            if conn.pending_transmit() <= target || self.shut_down {
                 return Poll::Ready(Ok(()));
             }
-            let n = ready!(self.poll_write_once(io, cx))?;
+            let n = ready!(poll_write_once(io, conn, cx))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.unflushed = true;
-            self.consume(n);
+            self.written += n as u64;
+            conn.advance_transmit(n);
         }
     }
+}
 
-    /// One write of what is queued: a plain write when it is one chunk or small enough to
-    /// gather, a vectored write otherwise. On a TCP socket `send` costs less than `writev`
-    /// (no iovec import, no VFS layer) and small messages are most of the traffic; over TLS
-    /// one buffer makes one record instead of one per chunk.
-    fn poll_write_once<S: AsyncWrite + Unpin>(
-        &self,
-        io: &mut S,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
-        let io = Pin::new(&mut *io);
-        if self.chunks.len() == 1
-            && let Some(only) = self.chunks.front()
-        {
-            return io.poll_write(cx, only);
-        }
-        if self.len <= GATHER {
-            let mut gathered = GATHERED.take();
-            gathered.clear();
-            for chunk in &self.chunks {
-                gathered.extend_from_slice(chunk);
-            }
-            let polled = io.poll_write(cx, &gathered);
-            GATHERED.set(gathered);
-            return polled;
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let mut count = 0;
-        for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
-            *slot = IoSlice::new(chunk);
-            count += 1;
-        }
-        io.poll_write_vectored(cx, &slices[..count])
+/// One write of what is queued: a plain write when it is one slice or small enough to
+/// gather, a vectored write otherwise. On a TCP socket `send` costs less than `writev`
+/// (no iovec import, no VFS layer) and small messages are most of the traffic; over TLS
+/// one buffer makes one record instead of one per slice.
+fn poll_write_once<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    conn: &impl TransmitSource,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let io = Pin::new(&mut *io);
+    let queued = conn.pending_transmit();
+    let mut first = [IoSlice::new(&[])];
+    if conn.transmit_slices(&mut first) == 1 && first[0].len() == queued {
+        return io.poll_write(cx, &first[0]);
     }
-
-    fn consume(&mut self, mut n: usize) {
-        self.len -= n;
-        self.written += n as u64;
-        while n > 0 {
-            let Some(front) = self.chunks.front_mut() else {
-                return;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.chunks.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let count = conn.transmit_slices(&mut slices);
+    if queued <= GATHER {
+        let mut gathered = GATHERED.take();
+        gathered.clear();
+        for slice in &slices[..count] {
+            gathered.extend_from_slice(slice);
         }
+        let polled = io.poll_write(cx, &gathered);
+        GATHERED.set(gathered);
+        return polled;
     }
+    io.poll_write_vectored(cx, &slices[..count])
 }
 
 /// Reads once into `buf`, growing it to what the frame in progress needs (the core's limits

@@ -65,8 +65,9 @@ pub struct WebSocket<S> {
     config: Arc<WebSocketConfig>,
     handshaken: Box<Handshaken>,
     timers: Timers,
-    peer_close: Option<CloseFrame>,
-    pending_error: Option<Error>,
+    /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
+    peer_close: Option<Box<CloseFrame>>,
+    pending_error: Option<Box<Error>>,
     eof: bool,
     finished: bool,
     /// Set by the constructor, where the bounds for spawning are known.
@@ -124,7 +125,7 @@ where
             config,
             handshaken: Box::new(handshaken),
             peer_close: None,
-            pending_error,
+            pending_error: pending_error.map(Box::new),
             eof: false,
             finished: false,
             on_drop: Some(close_in_background::<S>),
@@ -290,7 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The close frame the peer sent, once it has.
     pub fn close_frame(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.peer_close.as_deref()
     }
 
     /// The round-trip time of the last answered keepalive PING.
@@ -324,7 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     Event::Message(Message::Pong(_)) => self.timers.on_pong(),
                     Event::Message(Message::Ping(_)) => self.push_replies(cx),
                     Event::Close(frame) => {
-                        self.peer_close = Some(frame.clone());
+                        self.peer_close = Some(Box::new(frame.clone()));
                         self.timers.start_close();
                         self.push_replies(cx);
                     }
@@ -344,7 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
             if let Some(error) = self.pending_error.take() {
-                return Poll::Ready(Some(Err(error)));
+                return Poll::Ready(Some(Err(*error)));
             }
             if self.finished || self.writes.shut_down {
                 self.finished = true;
@@ -372,7 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         if which == Timeout::Idle {
                             self.timers.start_close();
                         }
-                        self.pending_error = Some(Error::Timeout(which));
+                        self.pending_error = Some(Box::new(Error::Timeout(which)));
                     }
                 }
                 continue;
@@ -390,7 +391,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.eof = true;
                     self.conn.handle_eof();
                     if self.peer_close.is_none() {
-                        self.pending_error = Some(e.into());
+                        self.pending_error = Some(Box::new(e.into()));
                     }
                 }
                 Poll::Ready(Ok(0)) => {
@@ -399,11 +400,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 Poll::Ready(Ok(n)) => {
                     if let Some(link) = &self.link {
-                        link.shared.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                        link.shared.add_bytes_in(n as u64);
                     }
                     self.timers.on_read();
                     if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
-                        self.pending_error = Some(e.into());
+                        self.pending_error = Some(Box::new(e.into()));
                     }
                 }
             }
@@ -419,7 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             return;
         }
         if let Err(e) = self.write_queued(cx) {
-            self.pending_error = Some(e);
+            self.pending_error = Some(Box::new(e));
         }
     }
 
@@ -462,7 +463,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        while self.writes.len() + self.conn.pending_transmit() < self.config.write_high {
+        while self.conn.pending_transmit() < self.config.write_high {
             let Some(out) = link.poll_take(cx) else { break };
             let result = match out {
                 Outgoing::Encoded(frame) => self.conn.send_encoded(&frame),
@@ -502,7 +503,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Ready when the write buffer is below its high watermark (after writing down to the low
     /// one if it was above).
     fn poll_write_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let queued = self.writes.len() + self.conn.pending_transmit();
+        let queued = self.conn.pending_transmit();
         if queued < self.config.write_high {
             return Poll::Ready(Ok(()));
         }

@@ -111,8 +111,9 @@ pub struct WsReader<S> {
     read_base: usize,
     commands: mpsc::UnboundedSender<Command>,
     timers: Timers,
-    peer_close: Option<CloseFrame>,
-    pending_error: Option<Error>,
+    /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
+    peer_close: Option<Box<CloseFrame>>,
+    pending_error: Option<Box<Error>>,
     finished: bool,
     fragment_mode: bool,
 }
@@ -159,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
 
     /// The close frame the peer sent, once it has.
     pub fn close_frame(&self) -> Option<&CloseFrame> {
-        self.peer_close.as_ref()
+        self.peer_close.as_deref()
     }
 
     /// The round-trip time of the last answered keepalive PING.
@@ -186,7 +187,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 match &event {
                     Event::Message(Message::Pong(_)) => self.timers.on_pong(),
                     Event::Close(frame) => {
-                        self.peer_close = Some(frame.clone());
+                        self.peer_close = Some(Box::new(frame.clone()));
                         self.timers.start_close();
                     }
                     _ => {}
@@ -194,7 +195,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 return Poll::Ready(Some(Ok(event)));
             }
             if let Some(error) = self.pending_error.take() {
-                return Poll::Ready(Some(Err(error)));
+                return Poll::Ready(Some(Err(*error)));
             }
             if self.finished || self.rx.is_done() {
                 self.finished = true;
@@ -228,13 +229,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
             )) {
                 Err(e) => {
                     self.rx.handle_eof();
-                    self.pending_error = Some(e.into());
+                    self.pending_error = Some(Box::new(e.into()));
                 }
                 Ok(0) => self.rx.handle_eof(),
                 Ok(_) => {
                     self.timers.on_read();
                     if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
-                        self.pending_error = Some(e.into());
+                        self.pending_error = Some(Box::new(e.into()));
                     }
                 }
             }

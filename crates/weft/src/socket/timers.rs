@@ -13,7 +13,8 @@ use crate::error::Timeout;
 
 #[derive(Debug)]
 pub(crate) struct Timers {
-    keepalive: Option<KeepaliveTimer>,
+    /// Boxed: it carries its configuration, and it sits beside fields touched per message.
+    keepalive: Option<Box<KeepaliveTimer>>,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     close: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
@@ -42,10 +43,12 @@ impl Timers {
     pub(crate) fn new(config: &WebSocketConfig) -> Self {
         let now = Instant::now();
         Timers {
-            keepalive: config.keepalive.clone().map(|ka| KeepaliveTimer {
-                sleep: Box::pin(tokio::time::sleep_until(now + ka.interval)),
-                config: ka,
-                ping_sent: None,
+            keepalive: config.keepalive.clone().map(|ka| {
+                Box::new(KeepaliveTimer {
+                    sleep: Box::pin(tokio::time::sleep_until(now + ka.interval)),
+                    config: ka,
+                    ping_sent: None,
+                })
             }),
             idle: config
                 .idle_timeout
