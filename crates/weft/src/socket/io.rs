@@ -23,6 +23,9 @@ thread_local! {
 /// Most chunks gathered into one vectored write.
 const MAX_IOVECS: usize = 64;
 
+/// Slices looked at first, before setting up `MAX_IOVECS` of them.
+const FEW_IOVECS: usize = 4;
+
 /// Queued bytes up to this size are copied into one buffer and written with a plain write.
 const GATHER: usize = 2048;
 
@@ -132,22 +135,29 @@ fn poll_write_once<S: AsyncWrite + Unpin>(
 ) -> Poll<io::Result<usize>> {
     let io = Pin::new(&mut *io);
     let queued = conn.pending_transmit();
-    let mut first = [IoSlice::new(&[])];
-    if conn.transmit_slices(&mut first) == 1 && first[0].len() == queued {
-        return io.poll_write(cx, &first[0]);
+    // A few slices cover almost every write (a header and its payload, or one tail of small
+    // frames); the full array is only set up when they do not.
+    let mut few = [IoSlice::new(&[]); FEW_IOVECS];
+    let count = conn.transmit_slices(&mut few);
+    if count == 1 && few[0].len() == queued {
+        return io.poll_write(cx, &few[0]);
     }
-    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-    let count = conn.transmit_slices(&mut slices);
     if queued <= GATHER {
+        // Slices past the first few, if any, wait for the next write.
         let mut gathered = GATHERED.take();
         gathered.clear();
-        for slice in &slices[..count] {
+        for slice in &few[..count] {
             gathered.extend_from_slice(slice);
         }
         let polled = io.poll_write(cx, &gathered);
         GATHERED.set(gathered);
         return polled;
     }
+    if count < FEW_IOVECS {
+        return io.poll_write_vectored(cx, &few[..count]);
+    }
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let count = conn.transmit_slices(&mut slices);
     io.poll_write_vectored(cx, &slices[..count])
 }
 
