@@ -11,21 +11,32 @@ use common::*;
 use weft_proto::frame::OpCode;
 use weft_proto::{Connection, Message, State};
 
-/// Writes everything queued, taking at most `step` bytes per write, as a slow transport would.
+/// One write that takes at most `step` of the queued bytes, as a slow transport would.
+fn write_once(conn: &mut Connection, step: usize) -> Vec<u8> {
+    let mut slices = [IoSlice::new(&[]); 4];
+    let filled = conn.transmit_slices(&mut slices);
+    let taken: Vec<u8> = slices[..filled]
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .take(step)
+        .collect();
+    conn.advance_transmit(taken.len());
+    taken
+}
+
+/// Writes everything queued, at most `step` bytes per write.
 fn write_in_steps(conn: &mut Connection, step: usize) -> Vec<u8> {
     let mut wire = Vec::new();
     while conn.pending_transmit() > 0 {
-        let mut slices = [IoSlice::new(&[]); 4];
-        let filled = conn.transmit_slices(&mut slices);
-        let taken: Vec<u8> = slices[..filled]
-            .iter()
-            .flat_map(|s| s.iter().copied())
-            .take(step)
-            .collect();
-        conn.advance_transmit(taken.len());
-        wire.extend_from_slice(&taken);
+        wire.extend(write_once(conn, step));
     }
     wire
+}
+
+/// Feeds the peer's close `frame` and takes the event it makes.
+fn receive_close(conn: &mut Connection, frame: Vec<u8>) {
+    feed(conn, &frame).expect("a valid close frame");
+    let _ = events(conn);
 }
 
 /// Small messages (copied next to their headers) and large ones (kept as their own chunks).
@@ -76,17 +87,8 @@ fn frames_queued_between_partial_writes_follow_what_was_already_queued() {
 
     let mut conn = server();
     queue_mixed_messages(&mut conn);
-    let mut wire = Vec::new();
     // Take 5 bytes (mid-frame), then queue more behind them.
-    let mut slices = [IoSlice::new(&[]); 4];
-    let filled = conn.transmit_slices(&mut slices);
-    let taken: Vec<u8> = slices[..filled]
-        .iter()
-        .flat_map(|s| s.iter().copied())
-        .take(5)
-        .collect();
-    conn.advance_transmit(taken.len());
-    wire.extend_from_slice(&taken);
+    let mut wire = write_once(&mut conn, 5);
     queue_mixed_messages(&mut conn);
     wire.extend(write_in_steps(&mut conn, 300));
     assert_eq!(wire, expected);
@@ -105,12 +107,10 @@ fn slices_past_the_callers_array_wait_for_the_next_write() {
 #[test]
 fn server_owes_the_tcp_shutdown_only_once_its_close_echo_is_written_7_1_1() {
     let mut conn = server();
-    feed(
+    receive_close(
         &mut conn,
-        &client_frame(true, OpCode::Close, &1000u16.to_be_bytes()),
-    )
-    .unwrap();
-    let _ = events(&mut conn);
+        client_frame(true, OpCode::Close, &1000u16.to_be_bytes()),
+    );
     assert!(conn.pending_transmit() > 0, "the close echo is queued");
     assert!(!conn.take_shutdown(), "not before the echo is written");
     assert_eq!(conn.state(), State::CloseReceived);
@@ -128,12 +128,10 @@ fn server_owes_the_tcp_shutdown_only_once_its_close_echo_is_written_7_1_1() {
 #[test]
 fn client_leaves_the_tcp_shutdown_to_the_server_7_1_1() {
     let mut conn = client();
-    feed(
+    receive_close(
         &mut conn,
-        &server_frame(true, OpCode::Close, &1000u16.to_be_bytes()),
-    )
-    .unwrap();
-    let _ = events(&mut conn);
+        server_frame(true, OpCode::Close, &1000u16.to_be_bytes()),
+    );
     write_in_steps(&mut conn, 1 << 20);
     assert_eq!(conn.state(), State::Closed);
     assert!(!conn.take_shutdown());

@@ -183,8 +183,8 @@ impl Sender {
     }
 
     /// Bytes queued for writing and not yet handed out by `poll_transmit` (or reported
-    /// written with `advance_transmit`). A runtime compares
-    /// this against its write-buffer watermarks.
+    /// written with `advance_transmit`). A runtime compares this against its write-buffer
+    /// watermarks.
     pub fn pending_transmit(&self) -> usize {
         self.out.len()
     }

@@ -139,7 +139,7 @@ fn poll_write_once<S: AsyncWrite + Unpin>(
     // frames); the full array is only set up when they do not.
     let mut few = [IoSlice::new(&[]); FEW_IOVECS];
     let count = conn.transmit_slices(&mut few);
-    if count == 1 && few[0].len() == queued {
+    if count == 1 {
         return io.poll_write(cx, &few[0]);
     }
     if queued <= GATHER {
