@@ -125,7 +125,7 @@ impl Connection {
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
-        self.tx.config()
+        self.rx.config()
     }
 
     /// Where the connection is in the close handshake.

@@ -1,28 +1,44 @@
-//! The queue of bytes waiting to be written: small frames coalesced into one buffer, large
-//! unmasked payloads kept as their own chunks so they are never copied.
+//! The queue of bytes waiting to be written: frame headers and small or masked payloads
+//! appended to one buffer, large unmasked payloads kept as their own chunks so they are never
+//! copied.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+
+use crate::frame::{FrameHeader, MAX_HEADER_LEN};
 
 /// Payloads at most this long are copied next to their header: one write of a few hundred
 /// bytes is cheaper than an extra iovec.
 const INLINE_PAYLOAD: usize = 512;
 
-/// The room below which the tail takes a new block: the longest frame header.
-const HEADER_ROOM: usize = 14;
+/// The buffer's first allocation: the headers of many messages in flight.
+const FIRST_BLOCK: usize = 256;
 
-/// How much the tail takes at a time: the headers of many messages in flight.
-const TAIL_BLOCK: usize = 256;
+/// The most capacity the buffer keeps once everything is written. A client copies (to mask)
+/// every payload here; a connection that once sent a large message should not hold its size
+/// while idle.
+const RETAINED: usize = 64 * 1024;
+
+/// Written bytes at the front of the buffer are moved out (by shifting the rest down) once
+/// there are at least this many and they are at least half of it: a writer that never quite
+/// catches up must not grow the buffer without bound.
+const COMPACT_AT: usize = 4096;
 
 #[derive(Debug, Default)]
 pub(crate) struct Outbound {
-    /// Headers and small or masked payloads not yet moved to `chunks`.
-    tail: BytesMut,
-    /// Chunks in write order, all before `tail`.
-    chunks: VecDeque<Bytes>,
-    /// Bytes in `chunks` plus `tail`.
+    /// Headers and copied payloads, appended in write order; `buf[..head]` is written.
+    ///
+    /// A plain vector and a cursor rather than a reference-counted buffer: queueing a frame
+    /// is an append, and reporting a write moves the cursor, with no atomic operation and no
+    /// allocation per frame.
+    buf: Vec<u8>,
+    head: usize,
+    /// Shared payloads, each with the length `buf` had when it was queued: it is written
+    /// after `buf[..at]` and before the rest of `buf`.
+    chunks: VecDeque<(usize, Bytes)>,
+    /// Bytes not yet written, in `buf` and in `chunks`.
     len: usize,
 }
 
@@ -35,81 +51,218 @@ impl Outbound {
         self.len == 0
     }
 
-    /// The buffer to encode into; the caller reports what it wrote with [`Self::wrote`].
-    pub(crate) fn tail(&mut self) -> &mut BytesMut {
-        if self.tail.capacity() - self.tail.len() < HEADER_ROOM {
-            // Headers are sealed into chunks one by one while payloads are shared; without a
-            // block to carve them from, each would cost an allocation while earlier chunks are
-            // still being written. Once those are written the block is reclaimed in place.
-            self.tail.reserve(TAIL_BLOCK);
-        }
-        &mut self.tail
+    /// Queues a frame header.
+    pub(crate) fn push_header(&mut self, header: &FrameHeader) {
+        let mut bytes = [0; MAX_HEADER_LEN];
+        let n = header.encode_into(&mut bytes);
+        self.push_copy(&bytes[..n]);
     }
 
-    pub(crate) fn wrote(&mut self, n: usize) {
-        self.len += n;
+    /// Queues a copy of `bytes` and returns it, for masking in place.
+    pub(crate) fn push_copy(&mut self, bytes: &[u8]) -> &mut [u8] {
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            self.compact();
+            self.buf.reserve(bytes.len().max(FIRST_BLOCK));
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.len += bytes.len();
+        &mut self.buf[start..]
     }
 
     /// Queues a payload: copied if small, shared as its own chunk if not.
     pub(crate) fn push_payload(&mut self, payload: Bytes) {
-        self.len += payload.len();
         if payload.len() <= INLINE_PAYLOAD {
-            self.tail.extend_from_slice(&payload);
+            self.push_copy(&payload);
         } else {
-            self.seal_tail();
-            self.chunks.push_back(payload);
+            self.len += payload.len();
+            self.chunks.push_back((self.buf.len(), payload));
         }
     }
 
+    /// Takes the next run of queued bytes: the buffered bytes up to the next chunk (copied
+    /// out), or that chunk.
     pub(crate) fn pop(&mut self) -> Option<Bytes> {
-        let chunk = match self.chunks.pop_front() {
-            Some(chunk) => chunk,
-            None if !self.tail.is_empty() => self.tail.split().freeze(),
-            None => return None,
+        let end = self.next_chunk_at();
+        let bytes = if end > self.head {
+            let bytes = Bytes::copy_from_slice(&self.buf[self.head..end]);
+            self.head = end;
+            bytes
+        } else {
+            self.chunks.pop_front()?.1
         };
-        self.len -= chunk.len();
-        Some(chunk)
+        self.len -= bytes.len();
+        self.reclaim();
+        Some(bytes)
     }
 
     /// Fills `dst` with the queued bytes in write order, leaving them queued; returns how
     /// many slices it filled.
     pub(crate) fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
-        let queued = self.chunks.iter().map(|chunk| &chunk[..]).chain(tail);
+        let mut slots = dst.iter_mut();
         let mut filled = 0;
-        for (slot, bytes) in dst.iter_mut().zip(queued) {
-            *slot = IoSlice::new(bytes);
-            filled += 1;
+        let mut pos = self.head;
+        for (at, chunk) in &self.chunks {
+            for bytes in [&self.buf[pos..*at], &chunk[..]] {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let Some(slot) = slots.next() else {
+                    return filled;
+                };
+                *slot = IoSlice::new(bytes);
+                filled += 1;
+            }
+            pos = *at;
+        }
+        if self.buf.len() > pos {
+            if let Some(slot) = slots.next() {
+                *slot = IoSlice::new(&self.buf[pos..]);
+                filled += 1;
+            }
         }
         filled
     }
 
-    /// Drops the first `n` queued bytes, which have been written. The tail's space is
-    /// reclaimed in place by the next header once it is all written.
+    /// Drops the first `n` queued bytes, which have been written.
     pub(crate) fn advance(&mut self, n: usize) {
         let mut n = n.min(self.len);
         self.len -= n;
         while n > 0 {
-            match self.chunks.front_mut() {
-                Some(front) if n >= front.len() => {
-                    n -= front.len();
-                    self.chunks.pop_front();
-                }
-                Some(front) => {
-                    front.advance(n);
-                    n = 0;
-                }
-                None => {
-                    self.tail.advance(n.min(self.tail.len()));
-                    n = 0;
-                }
+            let take = (self.next_chunk_at() - self.head).min(n);
+            self.head += take;
+            n -= take;
+            let Some((_, front)) = self.chunks.front_mut().filter(|_| n > 0) else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
             }
+        }
+        self.reclaim();
+    }
+
+    /// Where the buffered run that is written next ends: at the next chunk, or the end.
+    fn next_chunk_at(&self) -> usize {
+        self.chunks.front().map_or(self.buf.len(), |(at, _)| *at)
+    }
+
+    /// Once every buffered byte is written the buffer starts over (the chunks still queued
+    /// all come after it).
+    fn reclaim(&mut self) {
+        if self.head < self.buf.len() {
+            return;
+        }
+        self.buf.clear();
+        self.head = 0;
+        for (at, _) in &mut self.chunks {
+            *at = 0;
+        }
+        if self.buf.capacity() > RETAINED {
+            self.buf = Vec::new();
         }
     }
 
-    fn seal_tail(&mut self) {
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
+    /// Moves the written bytes out of the front of the buffer when they are most of it.
+    fn compact(&mut self) {
+        if self.head < COMPACT_AT || self.head < self.buf.len() / 2 {
+            return;
         }
+        self.buf.drain(..self.head);
+        for (at, _) in &mut self.chunks {
+            *at = at.saturating_sub(self.head);
+        }
+        self.head = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(out: &Outbound) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = out.slices(&mut slices);
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    fn large(byte: u8) -> Bytes {
+        Bytes::from(vec![byte; INLINE_PAYLOAD + 1])
+    }
+
+    #[test]
+    fn chunks_are_written_between_the_bytes_buffered_around_them() {
+        let mut out = Outbound::default();
+        out.push_copy(b"ab");
+        out.push_payload(large(b'x'));
+        out.push_copy(b"cd");
+        let mut want = b"ab".to_vec();
+        want.extend_from_slice(&large(b'x'));
+        want.extend_from_slice(b"cd");
+        assert_eq!(queued(&out), want);
+        assert_eq!(out.len(), want.len());
+    }
+
+    #[test]
+    fn partial_advances_across_chunk_boundaries_keep_the_order() {
+        let mut out = Outbound::default();
+        out.push_copy(b"ab");
+        out.push_payload(large(b'x'));
+        out.push_copy(b"cd");
+        let mut want = queued(&out);
+        for step in [1, 2, INLINE_PAYLOAD, 1] {
+            out.advance(step);
+            want.drain(..step);
+            assert_eq!(queued(&out), want, "after advancing {step}");
+        }
+        out.advance(want.len());
+        assert!(out.is_empty());
+        assert_eq!(queued(&out), b"");
+    }
+
+    #[test]
+    fn pop_hands_out_the_same_bytes_in_the_same_order() {
+        let mut out = Outbound::default();
+        out.push_copy(b"ab");
+        out.push_payload(large(b'x'));
+        out.push_copy(b"cd");
+        let want = queued(&out);
+        let mut got = Vec::new();
+        while let Some(bytes) = out.pop() {
+            got.extend_from_slice(&bytes);
+        }
+        assert_eq!(got, want);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_writer_that_never_catches_up_does_not_grow_the_buffer_without_bound() {
+        let mut out = Outbound::default();
+        out.push_copy(&[7; 100]);
+        for _ in 0..100_000 {
+            out.push_copy(&[7; 100]);
+            // Always one frame behind.
+            out.advance(100);
+        }
+        out.push_copy(&[7; 100]);
+        assert!(
+            out.buf.capacity() < 4 * COMPACT_AT,
+            "{}",
+            out.buf.capacity()
+        );
+        assert_eq!(out.len(), 200);
+    }
+
+    #[test]
+    fn a_large_copied_payload_is_not_retained_once_written() {
+        let mut out = Outbound::default();
+        out.push_copy(&vec![1; RETAINED * 2]);
+        out.advance(RETAINED * 2);
+        assert!(out.is_empty());
+        assert!(out.buf.capacity() <= RETAINED);
     }
 }

@@ -82,7 +82,8 @@ pub struct Receiver {
     caught_up: bool,
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
-    error: Option<ProtocolError>,
+    /// Set once, when the connection fails; boxed to keep the hot state small.
+    error: Option<Box<ProtocolError>>,
     /// permessage-deflate's decompressor, once negotiated. Boxed: its 150 bytes would sit
     /// between the fields every frame touches, in every connection, negotiated or not.
     inflater: Option<Box<Inflater>>,
@@ -115,6 +116,11 @@ impl Receiver {
         self.reserved_bits = bits & 0b111;
     }
 
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The next event, in the order the peer sent it.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
@@ -141,7 +147,7 @@ impl Receiver {
 
     /// The protocol error that failed the connection, if one did.
     pub fn error(&self) -> Option<&ProtocolError> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// Whether reading has ended: the peer closed, the connection failed, or the stream ended.
@@ -199,7 +205,7 @@ impl Receiver {
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         self.read = ReadState::Done;
         self.incoming = None;
-        self.error = Some(error.clone());
+        self.error = Some(Box::new(error.clone()));
         self.replies.push_back(Reply::Fail(CloseFrame {
             code: error.close_code(),
             reason: error_reason(&error),

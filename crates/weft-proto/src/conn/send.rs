@@ -22,12 +22,14 @@ use crate::role::Role;
 #[derive(Debug)]
 pub struct Sender {
     role: Role,
-    config: Config,
+    /// The one setting sending needs from the configuration (the receiver keeps the rest).
+    raw: bool,
     life: Life,
     send: SendState,
     out: Outbound,
     /// A PONG owed while a declared frame is half sent; only the latest is kept (§5.5.3).
-    deferred_pong: Option<Bytes>,
+    /// Rare, so boxed.
+    deferred_pong: Option<Box<Bytes>>,
     /// A close frame owed while a declared frame is half sent (rare: boxed).
     deferred_close: Option<Box<CloseFrame>>,
     /// permessage-deflate's compressor, once negotiated. Boxed, like the receiver's
@@ -79,7 +81,7 @@ impl Sender {
     pub(super) fn new(role: Role, config: Config) -> Self {
         Sender {
             role,
-            config,
+            raw: config.is_raw_mode(),
             life: Life::Open,
             send: SendState::Idle,
             out: Outbound::default(),
@@ -97,11 +99,6 @@ impl Sender {
     /// This side's role.
     pub fn role(&self) -> Role {
         self.role
-    }
-
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Where the connection is in the close handshake.
@@ -335,7 +332,7 @@ impl Sender {
             mask,
             payload_len,
         };
-        self.queue_header(&header);
+        self.out.push_header(&header);
         self.send = SendState::Frame {
             remaining: payload_len,
             mask,
@@ -418,7 +415,7 @@ impl Sender {
     ///
     /// [`UsageError::WrongMode`] unless the connection is in raw mode.
     pub fn send_raw(&mut self, data: Bytes) -> Result<(), UsageError> {
-        if !self.config.is_raw_mode() {
+        if !self.raw {
             return Err(UsageError::WrongMode);
         }
         self.out.push_payload(data);
@@ -430,7 +427,7 @@ impl Sender {
         if self.send.can_interleave_control() {
             self.queue_frame(true, OpCode::Pong, payload);
         } else {
-            self.deferred_pong = Some(payload);
+            self.deferred_pong = Some(Box::new(payload));
         }
     }
 
@@ -444,7 +441,7 @@ impl Sender {
     }
 
     fn check_can_send(&self) -> Result<(), UsageError> {
-        if self.config.is_raw_mode() {
+        if self.raw {
             return Err(UsageError::WrongMode);
         }
         match self.life {
@@ -506,7 +503,7 @@ impl Sender {
             };
             if let Some(payload) = self.deferred_pong.take() {
                 if matches!(self.life, Life::Open) {
-                    self.queue_frame(true, OpCode::Pong, payload);
+                    self.queue_frame(true, OpCode::Pong, *payload);
                 }
             }
             if let Some(frame) = self.deferred_close.take() {
@@ -556,15 +553,11 @@ impl Sender {
             mask,
             payload_len: compressed.len() as u64,
         };
-        let n = header.encoded_len();
-        let tail = self.out.tail();
-        header.encode(&mut *tail);
-        let start = tail.len();
-        tail.extend_from_slice(compressed);
+        self.out.push_header(&header);
+        let queued = self.out.push_copy(compressed);
         if let Some(key) = mask {
-            apply_mask(&mut tail[start..], key, 0);
+            apply_mask(queued, key, 0);
         }
-        self.out.wrote(n + compressed.len());
         Ok(true)
     }
 
@@ -577,27 +570,15 @@ impl Sender {
             mask,
             payload_len: payload.len() as u64,
         };
-        self.queue_header(&header);
+        self.out.push_header(&header);
         self.queue_payload(payload, mask, 0);
-    }
-
-    fn queue_header(&mut self, header: &FrameHeader) {
-        let n = header.encoded_len();
-        header.encode(self.out.tail());
-        self.out.wrote(n);
     }
 
     /// Masks while copying (a client's payload must be copied to be masked anyway); an
     /// unmasked payload is queued without a copy.
     fn queue_payload(&mut self, payload: Bytes, mask: Option<[u8; 4]>, offset: u64) {
         match mask {
-            Some(key) => {
-                let tail = self.out.tail();
-                let start = tail.len();
-                tail.extend_from_slice(&payload);
-                apply_mask(&mut tail[start..], key, (offset % 4) as usize);
-                self.out.wrote(payload.len());
-            }
+            Some(key) => apply_mask(self.out.push_copy(&payload), key, (offset % 4) as usize),
             None => self.out.push_payload(payload),
         }
     }

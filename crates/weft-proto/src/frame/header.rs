@@ -112,23 +112,45 @@ impl FrameHeader {
     /// Writes the header with the minimal length form (§5.2: "the minimal number of bytes MUST
     /// be used to encode the length").
     pub fn encode(&self, dst: &mut impl BufMut) {
-        let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
+        let mut bytes = [0; MAX_HEADER_LEN];
+        let n = self.encode_into(&mut bytes);
+        dst.put_slice(&bytes[..n]);
+    }
+
+    /// [`encode`](Self::encode) into a fixed array, returning how many bytes it used: one
+    /// append of the whole header instead of a capacity check per byte.
+    ///
+    /// ```
+    /// use weft_proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+    /// let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len: 5 };
+    /// let mut bytes = [0; MAX_HEADER_LEN];
+    /// let n = header.encode_into(&mut bytes);
+    /// assert_eq!(&bytes[..n], &[0x81, 0x05]);
+    /// ```
+    pub fn encode_into(&self, dst: &mut [u8; MAX_HEADER_LEN]) -> usize {
+        dst[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.put_u8(b0);
-        match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
+        let mut n = match self.payload_len {
+            len @ 0..=125 => {
+                dst[1] = mask_bit | len as u8;
+                2
+            }
             len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | 126);
-                dst.put_u16(len as u16);
+                dst[1] = mask_bit | 126;
+                dst[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
             }
             len => {
-                dst.put_u8(mask_bit | 127);
-                dst.put_u64(len);
+                dst[1] = mask_bit | 127;
+                dst[2..10].copy_from_slice(&len.to_be_bytes());
+                10
             }
-        }
+        };
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            dst[n..n + 4].copy_from_slice(&key);
+            n += 4;
         }
+        n
     }
 }
 

@@ -1,14 +1,12 @@
 //! [`WebSocket`]: one connection over a blocking `Read + Write`, driving the sans-I/O core.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use weft_proto::{
-    CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, Transmit,
-    UsageError,
+    CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
 };
 
 use super::stream::{extras, is_timeout, read_until};
@@ -72,9 +70,6 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     read_buf: BytesMut,
-    /// Bytes the core handed out and the transport has not taken yet: a write that timed out
-    /// resumes from here.
-    unwritten: VecDeque<Bytes>,
     unflushed: bool,
     config: WebSocketConfig,
     handshaken: Handshaken,
@@ -121,7 +116,6 @@ impl<S: Read + Write + Any> WebSocket<S> {
             io,
             conn,
             read_buf,
-            unwritten: VecDeque::new(),
             unflushed: false,
             config,
             handshaken,
@@ -425,37 +419,26 @@ impl<S: Read + Write + Any> WebSocket<S> {
     /// Writes and flushes everything the core has handed out, then shuts the transport down if
     /// the core asked for it.
     fn write_out(&mut self) -> io::Result<()> {
-        loop {
-            while let Some(transmit) = self.conn.poll_transmit() {
-                match transmit {
-                    Transmit::Data(bytes) if !bytes.is_empty() => self.unwritten.push_back(bytes),
-                    Transmit::Data(_) => {}
-                    Transmit::Shutdown => self.end = End::ShutdownOwed,
-                }
-            }
-            if self.unwritten.is_empty() {
-                break;
-            }
-            let written = if self.unwritten.len() == 1 {
-                self.io.write(&self.unwritten[0])
+        while self.conn.pending_transmit() > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = self.conn.transmit_slices(&mut slices);
+            let written = if count == 1 {
+                self.io.write(&slices[0])
             } else {
-                let slices: Vec<IoSlice<'_>> = self
-                    .unwritten
-                    .iter()
-                    .take(MAX_IOVECS)
-                    .map(|chunk| IoSlice::new(chunk))
-                    .collect();
-                self.io.write_vectored(&slices)
+                self.io.write_vectored(&slices[..count])
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.unflushed = true;
-                    self.consume(n);
+                    self.conn.advance_transmit(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        if self.conn.take_shutdown() {
+            self.end = End::ShutdownOwed;
         }
         if self.unflushed {
             self.io.flush()?;
@@ -470,20 +453,5 @@ impl<S: Read + Write + Any> WebSocket<S> {
             }
         }
         Ok(())
-    }
-
-    fn consume(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(front) = self.unwritten.front_mut() else {
-                return;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.unwritten.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
     }
 }

@@ -14,10 +14,10 @@ use weft_proto::extensions::deflate::{self, DeflateParams};
 use weft_proto::handshake::server::{
     Accept, ServerHandshake, UpgradeRequest, reject, reject_status,
 };
-use weft_proto::{CloseCode, HandshakeError, Role};
+use weft_proto::{HandshakeError, Role};
 
-use super::registry::Shared as Parked;
-use super::route::{CatchUnwind, NoRoute, select};
+use super::route::{NoRoute, select};
+use super::serving::Finish;
 use super::{Admit, Request, ServerStream, Shared};
 use crate::error::{Error, Result};
 use crate::info::Handshaken;
@@ -43,12 +43,12 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
         let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let _slot = Slot(Arc::clone(&shared));
+            let slot = Slot(Arc::clone(&shared));
             if active > shared.max_connections {
                 refuse_busy(tcp).await;
                 return;
             }
-            if let Err(e) = serve(tcp, peer, &shared).await {
+            if let Err(e) = serve(tcp, peer, &shared, slot).await {
                 tracing::debug!(%peer, error = %e, "connection ended before its handler");
             }
         });
@@ -56,7 +56,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
 }
 
 /// Frees the connection's place in the count when its task ends, however it ends.
-struct Slot(Arc<Shared>);
+pub(crate) struct Slot(Arc<Shared>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -75,12 +75,13 @@ async fn refuse_busy(mut tcp: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&response)).await;
 }
 
-async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> {
+/// Upgrades the connection, then hands it to its handler's own task.
+async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared, slot: Slot) -> Result<()> {
     tcp.set_nodelay(true)?;
     let local = tcp.local_addr().ok();
     // The handshake's state is boxed and scoped, so it is freed once the upgrade is done
     // instead of sizing the task, which lives as long as the connection.
-    let (handler, parked) = {
+    {
         let upgrade = tokio::time::timeout(
             shared.handshake_timeout,
             Box::pin(upgrade(tcp, peer, shared)),
@@ -91,19 +92,19 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> 
         let Some(upgraded) = outcome? else {
             return Ok(());
         };
-        start(upgraded, peer, local, shared)
-    };
-    run(handler, parked, peer).await;
+        start(upgraded, peer, local, shared, slot);
+    }
     Ok(())
 }
 
-/// Registers the upgraded connection and calls its route's handler.
+/// Registers the upgraded connection and starts its route's handler on a task of its own.
 fn start(
     (stream, request, route, protocol, admit, deflate, leftover): Upgraded,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     shared: &Shared,
-) -> (CatchUnwind, Arc<Parked>) {
+    slot: Slot,
+) {
     let (id, link) = shared.registry.register(
         Some(peer),
         local,
@@ -139,36 +140,8 @@ fn start(
         data: admit.data,
         registry: shared.registry.clone(),
     };
-    (CatchUnwind(route.handler.call(ws, handler_request)), parked)
-}
-
-/// Runs the handler to its end under a panic guard, then closes the connection it left
-/// unclosed with the code its outcome calls for.
-async fn run(mut handler: CatchUnwind, parked: Arc<Parked>, peer: SocketAddr) {
-    let outcome = (&mut handler).await;
-    // Dropping the handler's future here, outside any panic, leaves an unclosed connection in
-    // its registry entry for the close below.
-    drop(handler);
-    let code = match outcome {
-        Ok(Ok(())) => CloseCode::NORMAL,
-        Ok(Err(e)) => {
-            tracing::warn!(%peer, error = %e, "handler failed; closing with 1011");
-            CloseCode::INTERNAL_ERROR
-        }
-        Err(_) => {
-            tracing::error!(%peer, "handler panicked; closing with 1011");
-            CloseCode::INTERNAL_ERROR
-        }
-    };
-    // Closed in its box, so the task holds no second `WebSocket`-sized slot for it.
-    if let Some(mut orphan) = parked.take_orphan::<WebSocket<ServerStream>>() {
-        let reason = if code == CloseCode::NORMAL {
-            ""
-        } else {
-            "internal error"
-        };
-        let _ = orphan.close(code, reason).await;
-    }
+    let finish = Finish { parked, peer, slot };
+    route.handler.spawn(ws, handler_request, finish);
 }
 
 type Upgraded = (

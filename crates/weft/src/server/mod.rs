@@ -27,6 +27,7 @@ mod glob;
 mod origin;
 pub(crate) mod registry;
 mod route;
+mod serving;
 mod stream;
 mod upgrade;
 

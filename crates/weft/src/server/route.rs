@@ -8,6 +8,7 @@ use std::sync::Arc;
 use weft_proto::handshake::server::UpgradeRequest;
 
 use super::glob::glob_match;
+use super::serving::{self, Finish};
 use super::{Request, ServerStream};
 use crate::socket::WebSocket;
 
@@ -30,6 +31,13 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> +
 pub trait Handler: Send + Sync + 'static {
     /// Runs the connection to its end.
     fn call(&self, ws: WebSocket<ServerStream>, request: Request) -> HandlerFuture;
+
+    /// Starts the connection's task with [`call`](Self::call)'s future. The implementation
+    /// for functions holds the handler's future in the task itself rather than in a box.
+    #[doc(hidden)]
+    fn spawn(&self, ws: WebSocket<ServerStream>, request: Request, finish: Finish) {
+        serving::spawn(self.call(ws, request), finish);
+    }
 }
 
 impl<F, Fut, E> Handler for F
@@ -45,12 +53,19 @@ where
             inner: self(ws, request),
         })
     }
+
+    fn spawn(&self, ws: WebSocket<ServerStream>, request: Request, finish: Finish) {
+        serving::spawn(
+            MapErr {
+                inner: self(ws, request),
+            },
+            finish,
+        );
+    }
 }
 
 pin_project_lite::pin_project! {
-    /// A handler's future with its error boxed. The future is held inline: a box of its own
-    /// would put one more pointer, and one more likely cache miss, between the task and the
-    /// connection on every poll.
+    /// A handler's future with its error boxed, held inline.
     struct MapErr<F> {
         #[pin]
         inner: F,
@@ -69,28 +84,6 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         self.project().inner.poll(cx).map_err(Into::into)
-    }
-}
-
-/// A handler's future that turns a panic into an outcome, so one connection's bug ends only
-/// that connection, without a task of its own per handler.
-pub(crate) struct CatchUnwind(pub(crate) HandlerFuture);
-
-impl Future for CatchUnwind {
-    type Output = Result<Result<(), HandlerError>, Box<dyn std::any::Any + Send>>;
-
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let inner = &mut self.0;
-        // The future is never polled again after a panic (the caller drops it), so whatever
-        // state the panic left inside it is not observed.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(outcome)) => std::task::Poll::Ready(Ok(outcome)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
     }
 }
 
