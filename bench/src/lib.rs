@@ -350,6 +350,18 @@ pub fn self_cpu() -> (u64, u64) {
     (us(ru.ru_utime), us(ru.ru_stime))
 }
 
+/// Asks callgrind in process `pid` to zero (`-z`) or dump (`-d`) its counters, and waits.
+fn callgrind_control(action: &str, pid: u32) {
+    let done = std::process::Command::new("callgrind_control")
+        .args([action, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !done.is_ok_and(|status| status.success()) {
+        eprintln!("loadgen: callgrind_control {action} {pid} failed");
+    }
+}
+
 /// One measured cell's description, printed with its numbers.
 pub struct CellSpec {
     pub label: String,
@@ -361,14 +373,23 @@ pub struct CellSpec {
 
 /// Runs the measurement window: `warmup`, then `secs` of counting, reading the server's and
 /// our own CPU time at both ends; prints one `RESULT` line.
+///
+/// With `callgrind` (a server running under `valgrind --tool=callgrind`), the server's counters
+/// are zeroed as the window opens and dumped as it closes, so the dump holds the window's
+/// messages and nothing of the connection set-up (`scripts/instructions.sh`). The load stalls
+/// while `callgrind_control` runs; at most one round of messages in flight is miscounted.
 pub async fn measure(
     stats: &Rc<Stats>,
     cell: &CellSpec,
     server_pid: Option<u32>,
-    warmup: f64,
-    secs: f64,
+    (warmup, secs): (f64, f64),
+    callgrind: bool,
 ) {
     tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+    let callgrind_pid = server_pid.filter(|_| callgrind);
+    if let Some(pid) = callgrind_pid {
+        callgrind_control("-z", pid);
+    }
     let srv0 = server_pid.and_then(proc_cpu);
     let me0 = self_cpu();
     let t0 = Instant::now();
@@ -378,6 +399,9 @@ pub async fn measure(
     let elapsed = t0.elapsed().as_secs_f64();
     let me1 = self_cpu();
     let srv1 = server_pid.and_then(proc_cpu);
+    if let Some(pid) = callgrind_pid {
+        callgrind_control("-d", pid);
+    }
     stats.stopped.set(true);
 
     let msgs = stats.msgs.get();
@@ -527,7 +551,8 @@ where
     let server_pid = args
         .flag("server-pid")
         .then(|| args.num("server-pid", 0.0) as u32);
-    let (warmup, secs) = (args.num("warmup", 1.0), args.num("secs", 3.0));
+    let window = (args.num("warmup", 1.0), args.num("secs", 3.0));
+    let callgrind = args.flag("callgrind");
     let rt = runtime();
     let local = tokio::task::LocalSet::new();
     let connect = Rc::new(connect);
@@ -541,7 +566,7 @@ where
                 }
             });
         }
-        measure(&stats, &cell, server_pid, warmup, secs).await;
+        measure(&stats, &cell, server_pid, window, callgrind).await;
     });
     std::process::exit(0);
 }

@@ -80,7 +80,8 @@ fn main() {
     let server_pid = args
         .flag("server-pid")
         .then(|| args.num("server-pid", 0.0) as u32);
-    let (warmup, secs) = (args.num("warmup", 1.0), args.num("secs", 3.0));
+    let window = (args.num("warmup", 1.0), args.num("secs", 3.0));
+    let callgrind = args.flag("callgrind");
     local.block_on(&rt, async move {
         let host = addr.to_string();
         let streams = connect_all(addr, conns, &host, &path).await;
@@ -92,7 +93,7 @@ fn main() {
         for tcp in streams {
             tokio::task::spawn_local(drive(tcp, Rc::clone(&plan), Rc::clone(&stats)));
         }
-        measure(&stats, &cell, server_pid, warmup, secs).await;
+        measure(&stats, &cell, server_pid, window, callgrind).await;
     });
     // Connections end with the process; no close handshake is measured.
     std::process::exit(0);

@@ -13,8 +13,8 @@ use crate::frame::{FrameHeader, MAX_HEADER_LEN};
 /// bytes is cheaper than an extra iovec.
 const INLINE_PAYLOAD: usize = 512;
 
-/// The buffer's first allocation: the headers of many messages in flight.
-const FIRST_BLOCK: usize = 256;
+/// The least the buffer grows by: the headers of many messages in flight.
+const MIN_GROWTH: usize = 256;
 
 /// The most capacity the buffer keeps once everything is written. A client copies (to mask)
 /// every payload here; a connection that once sent a large message should not hold its size
@@ -35,8 +35,8 @@ pub(crate) struct Outbound {
     /// allocation per frame.
     buf: Vec<u8>,
     head: usize,
-    /// Shared payloads, each with the length `buf` had when it was queued: it is written
-    /// after `buf[..at]` and before the rest of `buf`.
+    /// Shared payloads, each with the offset in `buf` it is written at: after `buf[..at]`
+    /// and before the rest of `buf`. Offsets never decrease and are never below `head`.
     chunks: VecDeque<(usize, Bytes)>,
     /// Bytes not yet written, in `buf` and in `chunks`.
     len: usize,
@@ -62,7 +62,7 @@ impl Outbound {
     pub(crate) fn push_copy(&mut self, bytes: &[u8]) -> &mut [u8] {
         if self.buf.capacity() - self.buf.len() < bytes.len() {
             self.compact();
-            self.buf.reserve(bytes.len().max(FIRST_BLOCK));
+            self.buf.reserve(bytes.len().max(MIN_GROWTH));
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
@@ -80,11 +80,14 @@ impl Outbound {
         }
     }
 
-    /// Takes the next run of queued bytes: the buffered bytes up to the next chunk (copied
-    /// out), or that chunk.
+    /// Takes the next run of queued bytes: the buffered bytes up to the next chunk, or that
+    /// chunk. The buffer is handed over whole when it is all one run (no copy); a part of it
+    /// is copied out.
     pub(crate) fn pop(&mut self) -> Option<Bytes> {
         let end = self.next_chunk_at();
-        let bytes = if end > self.head {
+        let bytes = if self.chunks.is_empty() && self.head == 0 && !self.buf.is_empty() {
+            Bytes::from(std::mem::take(&mut self.buf))
+        } else if end > self.head {
             let bytes = Bytes::copy_from_slice(&self.buf[self.head..end]);
             self.head = end;
             bytes
@@ -174,7 +177,8 @@ impl Outbound {
         }
         self.buf.drain(..self.head);
         for (at, _) in &mut self.chunks {
-            *at = at.saturating_sub(self.head);
+            debug_assert!(*at >= self.head, "a chunk before the written mark");
+            *at -= self.head;
         }
         self.head = 0;
     }
@@ -255,6 +259,34 @@ mod tests {
             out.buf.capacity()
         );
         assert_eq!(out.len(), 200);
+    }
+
+    #[test]
+    fn compacting_keeps_queued_chunks_in_place() {
+        let mut out = Outbound::default();
+        out.push_copy(&[1; 5000]);
+        out.push_payload(large(b'x'));
+        out.push_copy(&[2; 100]);
+        out.advance(4900);
+        let mut want = queued(&out);
+        // Does not fit in the spare capacity: the written 4900 bytes are moved out first.
+        let extra = vec![3; out.buf.capacity()];
+        out.push_copy(&extra);
+        want.extend_from_slice(&extra);
+        assert_eq!(out.head, 0, "compacted");
+        assert_eq!(queued(&out), want);
+        assert_eq!(out.len(), want.len());
+    }
+
+    #[test]
+    fn pop_hands_over_a_buffer_that_is_one_run_without_copying() {
+        let mut out = Outbound::default();
+        out.push_copy(b"abc");
+        let data = out.buf.as_ptr();
+        let bytes = out.pop().expect("queued");
+        assert_eq!(&bytes[..], b"abc");
+        assert_eq!(bytes.as_ptr(), data, "the same memory");
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! One connection from accept to handler: the limits, TLS, the upgrade request and its
-//! checks, the 101 or the rejection, then the handler under a panic guard.
+//! checks, the 101 or the rejection, then the handler on a task of its own (`serving`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,9 +41,10 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
             }
         };
         let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
+        // Made before the spawn: a task dropped before it first runs still gives its place back.
+        let slot = Slot(Arc::clone(&shared));
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let slot = Slot(Arc::clone(&shared));
             if active > shared.max_connections {
                 refuse_busy(tcp).await;
                 return;
@@ -55,7 +56,8 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
     }
 }
 
-/// Frees the connection's place in the count when its task ends, however it ends.
+/// A connection's place in the count, freed when dropped: by the accept task if the connection
+/// never reaches its handler, else by the handler's task once the connection is closed.
 pub(crate) struct Slot(Arc<Shared>);
 
 impl Drop for Slot {
@@ -79,21 +81,15 @@ async fn refuse_busy(mut tcp: TcpStream) {
 async fn serve(tcp: TcpStream, peer: SocketAddr, shared: &Shared, slot: Slot) -> Result<()> {
     tcp.set_nodelay(true)?;
     let local = tcp.local_addr().ok();
-    // The handshake's state is boxed and scoped, so it is freed once the upgrade is done
-    // instead of sizing the task, which lives as long as the connection.
-    {
-        let upgrade = tokio::time::timeout(
-            shared.handshake_timeout,
-            Box::pin(upgrade(tcp, peer, shared)),
-        );
-        let Ok(outcome) = upgrade.await else {
-            return Err(Error::Timeout(crate::error::Timeout::Handshake));
-        };
-        let Some(upgraded) = outcome? else {
-            return Ok(());
-        };
-        start(upgraded, peer, local, shared, slot);
-    }
+    // This task ends here: the handshake's state lives only as long as the handshake.
+    let upgrade = tokio::time::timeout(shared.handshake_timeout, upgrade(tcp, peer, shared));
+    let Ok(outcome) = upgrade.await else {
+        return Err(Error::Timeout(crate::error::Timeout::Handshake));
+    };
+    let Some(upgraded) = outcome? else {
+        return Ok(());
+    };
+    start(upgraded, peer, local, shared, slot);
     Ok(())
 }
 
