@@ -17,7 +17,7 @@ use weft_proto::handshake::server::{
 use weft_proto::{HandshakeError, Role};
 
 use super::route::{NoRoute, select};
-use super::serving::Finish;
+use super::serving::{Finish, Slot};
 use super::{Admit, Request, ServerStream, Shared};
 use crate::error::{Error, Result};
 use crate::info::Handshaken;
@@ -53,18 +53,6 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
                 tracing::debug!(%peer, error = %e, "connection ended before its handler");
             }
         });
-    }
-}
-
-/// A connection's place in the count, freed when dropped: by the accept task if the connection
-/// never reaches its handler, else by the handler's task once the connection is closed.
-pub(crate) struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
     }
 }
 

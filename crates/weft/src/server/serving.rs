@@ -5,14 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use weft_proto::CloseCode;
 
-use super::ServerStream;
-use super::accept::Slot;
 use super::registry::Shared as Parked;
-use super::route::HandlerError;
+use super::{ServerStream, Shared};
 use crate::socket::WebSocket;
 
 /// What a connection's task does after its handler: close the connection the handler left
@@ -35,7 +34,24 @@ impl std::fmt::Debug for Finish {
     }
 }
 
-type Outcome = Result<Result<(), HandlerError>, Box<dyn std::any::Any + Send>>;
+/// A connection's place in the count, freed when dropped: by the accept task if the connection
+/// never reaches its handler, else by the handler's task once the connection is closed.
+pub(crate) struct Slot(pub(crate) Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// What a handler's future ended with: its own result, or the payload of its panic. (The
+/// error is [`HandlerError`](super::HandlerError), spelled out so this module needs nothing
+/// from the routes.)
+type Outcome = Result<Result<(), BoxError>, Box<dyn std::any::Any + Send>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl Finish {
     async fn close(self, outcome: Outcome) {
@@ -66,7 +82,7 @@ impl Finish {
 /// Spawns the task that runs `handler` for its connection, then `finish`.
 pub(crate) fn spawn<F>(handler: F, finish: Finish)
 where
-    F: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    F: Future<Output = Result<(), BoxError>> + Send + 'static,
 {
     tokio::spawn(Serving {
         handler: Some(handler),
@@ -89,7 +105,7 @@ pin_project_lite::pin_project! {
 
 impl<F> Future for Serving<F>
 where
-    F: Future<Output = Result<(), HandlerError>>,
+    F: Future<Output = Result<(), BoxError>>,
 {
     type Output = ();
 
