@@ -24,6 +24,8 @@ impl EventQueue {
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Event> {
+        // Asked on every poll, and most polls find nothing: then there is nothing to move.
+        self.head.as_ref()?;
         let event = self.head.take();
         self.head = self.rest.pop_front();
         event

@@ -58,12 +58,26 @@ impl Outbound {
         self.push_copy(&bytes[..n]);
     }
 
+    /// Queues an unmasked frame: its header, and its payload copied beside it if small or
+    /// shared as its own chunk if not. One append for a small frame.
+    pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: Bytes) {
+        let mut bytes = [0; MAX_HEADER_LEN];
+        let n = header.encode_into(&mut bytes);
+        if payload.len() > INLINE_PAYLOAD {
+            self.push_copy(&bytes[..n]);
+            self.push_payload(payload);
+            return;
+        }
+        let len = n + payload.len();
+        self.make_room(len);
+        self.buf.extend_from_slice(&bytes[..n]);
+        self.buf.extend_from_slice(&payload);
+        self.len += len;
+    }
+
     /// Queues a copy of `bytes` and returns it, for masking in place.
     pub(crate) fn push_copy(&mut self, bytes: &[u8]) -> &mut [u8] {
-        if self.buf.capacity() - self.buf.len() < bytes.len() {
-            self.compact();
-            self.buf.reserve(bytes.len().max(MIN_GROWTH));
-        }
+        self.make_room(bytes.len());
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         self.len += bytes.len();
@@ -102,6 +116,16 @@ impl Outbound {
     /// Fills `dst` with the queued bytes in write order, leaving them queued; returns how
     /// many slices it filled.
     pub(crate) fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        if self.chunks.is_empty() {
+            // The common case: small frames only, one run.
+            return match dst.first_mut() {
+                Some(slot) if self.buf.len() > self.head => {
+                    *slot = IoSlice::new(&self.buf[self.head..]);
+                    1
+                }
+                _ => 0,
+            };
+        }
         let mut slots = dst.iter_mut();
         let mut filled = 0;
         let mut pos = self.head;
@@ -131,6 +155,11 @@ impl Outbound {
     pub(crate) fn advance(&mut self, n: usize) {
         let mut n = n.min(self.len);
         self.len -= n;
+        if self.chunks.is_empty() {
+            self.head += n;
+            self.reclaim();
+            return;
+        }
         while n > 0 {
             let take = (self.next_chunk_at() - self.head).min(n);
             self.head += take;
@@ -167,6 +196,15 @@ impl Outbound {
         }
         if self.buf.capacity() > RETAINED {
             self.buf = Vec::new();
+        }
+    }
+
+    /// Makes room for `len` more bytes: first by moving written bytes out, then by growing.
+    #[inline]
+    fn make_room(&mut self, len: usize) {
+        if self.buf.capacity() - self.buf.len() < len {
+            self.compact();
+            self.buf.reserve(len.max(MIN_GROWTH));
         }
     }
 
@@ -226,6 +264,31 @@ mod tests {
         out.advance(want.len());
         assert!(out.is_empty());
         assert_eq!(queued(&out), b"");
+    }
+
+    #[test]
+    fn a_frame_is_its_header_then_its_payload_small_or_large() {
+        let header = |len: usize| FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: crate::frame::OpCode::Binary,
+            mask: None,
+            payload_len: len as u64,
+        };
+        let mut out = Outbound::default();
+        out.push_frame(&header(3), Bytes::from_static(b"abc"));
+        out.push_frame(&header(INLINE_PAYLOAD + 1), large(b'x'));
+        let mut want = vec![0x82, 3];
+        want.extend_from_slice(b"abc");
+        want.extend_from_slice(&[0x82, 126, 0x02, 0x01]);
+        want.extend_from_slice(&large(b'x'));
+        assert_eq!(queued(&out), want);
+        assert_eq!(out.len(), want.len());
+        assert_eq!(
+            out.chunks.len(),
+            1,
+            "the large payload is shared, not copied"
+        );
     }
 
     #[test]

@@ -220,6 +220,8 @@ impl Receiver {
                     buf.clear();
                     false
                 }
+                // Most reads end exactly at a frame's end: no header to look at.
+                ReadState::Header if buf.is_empty() => false,
                 ReadState::Header => match FrameHeader::decode(buf)? {
                     Some((header, header_len)) => {
                         self.accept_header(&header)?;

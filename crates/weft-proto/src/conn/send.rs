@@ -570,8 +570,13 @@ impl Sender {
             mask,
             payload_len: payload.len() as u64,
         };
-        self.out.push_header(&header);
-        self.queue_payload(payload, mask, 0);
+        match mask {
+            None => self.out.push_frame(&header, payload),
+            Some(_) => {
+                self.out.push_header(&header);
+                self.queue_payload(payload, mask, 0);
+            }
+        }
     }
 
     /// Masks while copying (a client's payload must be copied to be masked anyway); an

@@ -130,6 +130,7 @@ pub(crate) struct Link {
 impl Link {
     /// Takes what the registry queued, while the connection has room for it.
     /// With nothing queued, the task of `cx` is woken by the next post.
+    #[inline]
     pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Option<Outgoing> {
         let registered = self
             .registered
@@ -138,6 +139,12 @@ impl Link {
         if registered && !self.shared.has_mail.load(Ordering::Acquire) {
             return None;
         }
+        self.take_slow(cx, registered)
+    }
+
+    /// The mailbox under its lock: mail to take, or the task's waker to leave.
+    #[cold]
+    fn take_slow(&mut self, cx: &mut Context<'_>, registered: bool) -> Option<Outgoing> {
         let mut mailbox = self.shared.mailbox();
         let out = mailbox.queue.pop_front();
         if mailbox.queue.is_empty() {

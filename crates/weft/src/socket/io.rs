@@ -14,7 +14,7 @@ thread_local! {
     /// A read buffer between uses. A connection whose read would block with nothing left over
     /// hands its buffer back here, and the next connection on this thread to read takes it:
     /// idle connections hold no read buffer, busy ones reuse one without allocating.
-    static SPARE: Cell<BytesMut> = Cell::new(BytesMut::new());
+    static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
 
     /// Where small writes are gathered into one buffer; taken and put back around each use.
     static GATHERED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
@@ -87,7 +87,9 @@ impl WriteQueue {
         conn: &mut impl TransmitSource,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        ready!(self.poll_write_until(io, conn, cx, 0))?;
+        if conn.pending_transmit() > 0 {
+            ready!(self.poll_write_until(io, conn, cx, 0))?;
+        }
         if self.unflushed {
             ready!(Pin::new(&mut *io).poll_flush(cx))?;
             self.unflushed = false;
@@ -175,7 +177,9 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
 ) -> Poll<io::Result<usize>> {
     if buf.is_empty() {
         if buf.capacity() == 0 {
-            *buf = SPARE.take();
+            if let Some(spare) = SPARE.take() {
+                *buf = spare;
+            }
         }
         if grown(buf, base) {
             // Shrink back after a large message instead of pinning its memory.
@@ -206,12 +210,11 @@ fn give_back(buf: BytesMut, base: usize) {
     if grown(&buf, base) {
         return;
     }
-    let held = SPARE.take();
-    SPARE.set(if held.capacity() >= buf.capacity() {
-        held
-    } else {
-        buf
-    });
+    let kept = match SPARE.take() {
+        Some(held) if held.capacity() >= buf.capacity() => held,
+        _ => buf,
+    };
+    SPARE.set(Some(kept));
 }
 
 /// Whether `buf` grew for a large message past what is worth keeping between reads.

@@ -87,6 +87,7 @@ impl Timers {
     }
 
     /// Something arrived from the peer.
+    #[inline]
     pub(crate) fn on_read(&mut self) {
         if let Some((timeout, sleep)) = self.idle.as_mut() {
             sleep.as_mut().reset(Instant::now() + *timeout);
@@ -105,7 +106,15 @@ impl Timers {
     }
 
     /// Polls every timer, registering the waker on each.
+    #[inline]
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
+        if self.keepalive.is_none() && self.idle.is_none() && self.close.is_none() {
+            return Poll::Pending;
+        }
+        self.poll_armed(cx)
+    }
+
+    fn poll_armed(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
         if let Some(close) = self.close.as_mut() {
             if close.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Due::Expired(Timeout::Close));
