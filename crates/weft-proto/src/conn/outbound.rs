@@ -61,13 +61,13 @@ impl Outbound {
     /// Queues an unmasked frame: its header, and its payload copied beside it if small or
     /// shared as its own chunk if not. One append for a small frame.
     pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: Bytes) {
-        let mut bytes = [0; MAX_HEADER_LEN];
-        let n = header.encode_into(&mut bytes);
         if payload.len() > INLINE_PAYLOAD {
-            self.push_copy(&bytes[..n]);
+            self.push_header(header);
             self.push_payload(payload);
             return;
         }
+        let mut bytes = [0; MAX_HEADER_LEN];
+        let n = header.encode_into(&mut bytes);
         let len = n + payload.len();
         self.make_room(len);
         self.buf.extend_from_slice(&bytes[..n]);
@@ -236,12 +236,18 @@ mod tests {
         Bytes::from(vec![byte; INLINE_PAYLOAD + 1])
     }
 
-    #[test]
-    fn chunks_are_written_between_the_bytes_buffered_around_them() {
+    /// "ab", a large shared payload of `x`, then "cd".
+    fn chunk_between_copies() -> Outbound {
         let mut out = Outbound::default();
         out.push_copy(b"ab");
         out.push_payload(large(b'x'));
         out.push_copy(b"cd");
+        out
+    }
+
+    #[test]
+    fn chunks_are_written_between_the_bytes_buffered_around_them() {
+        let out = chunk_between_copies();
         let mut want = b"ab".to_vec();
         want.extend_from_slice(&large(b'x'));
         want.extend_from_slice(b"cd");
@@ -251,10 +257,7 @@ mod tests {
 
     #[test]
     fn partial_advances_across_chunk_boundaries_keep_the_order() {
-        let mut out = Outbound::default();
-        out.push_copy(b"ab");
-        out.push_payload(large(b'x'));
-        out.push_copy(b"cd");
+        let mut out = chunk_between_copies();
         let mut want = queued(&out);
         for step in [1, 2, INLINE_PAYLOAD, 1] {
             out.advance(step);
@@ -293,10 +296,7 @@ mod tests {
 
     #[test]
     fn pop_hands_out_the_same_bytes_in_the_same_order() {
-        let mut out = Outbound::default();
-        out.push_copy(b"ab");
-        out.push_payload(large(b'x'));
-        out.push_copy(b"cd");
+        let mut out = chunk_between_copies();
         let want = queued(&out);
         let mut got = Vec::new();
         while let Some(bytes) = out.pop() {
