@@ -27,10 +27,10 @@ max_inflight=$((1 << 30))
 started=$(date +%s)
 echo "building (release)..." >&2
 cargo build --quiet --release --manifest-path bench/Cargo.toml
-cargo build --quiet --release -p weft-cli
+cargo build --quiet --profile release-lto -p weft-cli
 # Where cargo puts binaries: CARGO_TARGET_DIR when set, else each workspace's ./target.
 bin=${CARGO_TARGET_DIR:-$root/bench/target}/release
-weft_cli=${CARGO_TARGET_DIR:-$root/target}/release/weft
+weft_cli=${CARGO_TARGET_DIR:-$root/target}/release-lto/weft
 
 # Idle-connection runs need a descriptor per connection on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -1,6 +1,6 @@
-//! Throughput of the read path's hot loops, each beside the baseline it should approach:
-//! frame decode with unmasking, masking against `memcpy`, and incremental UTF-8 validation
-//! against `std::str::from_utf8`.
+//! Throughput of the hot loops, each beside the baseline it should approach: frame decode
+//! with unmasking, a client's masked send, masking against `memcpy`, and incremental UTF-8
+//! validation against `std::str::from_utf8`.
 //!
 //! Run with `cargo bench -p weft-proto --bench proto`; add `-- mask` (or any name) to filter.
 
@@ -40,6 +40,28 @@ fn decode_unmask(c: &mut Criterion) {
                 server.poll_event().is_none(),
                 "one frame must yield one event"
             );
+        });
+    }
+    group.finish();
+}
+
+/// A client queues a message (masking a copy of it into its send queue) and the queue is
+/// written out; the payload is shared, so the copy is the only pass over it besides the mask.
+fn client_send(c: &mut Criterion) {
+    let mut group = short_group(c, "client_send");
+    for size in SIZES {
+        let payload = bytes::Bytes::from(vec![0x5a_u8; size]);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            let mut client = Connection::new(Role::Client, Config::default());
+            b.iter(|| {
+                client
+                    .send(Message::Binary(payload.clone()))
+                    .expect("an open connection accepts a message");
+                let queued = client.pending_transmit();
+                black_box(client.transmit_slices(&mut [std::io::IoSlice::new(&[])]));
+                client.advance_transmit(queued);
+            });
         });
     }
     group.finish();
@@ -171,6 +193,7 @@ fn deflate(c: &mut Criterion) {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     decode_unmask(&mut c);
+    client_send(&mut c);
     mask_and_memcpy(&mut c);
     utf8(&mut c);
     deflate(&mut c);

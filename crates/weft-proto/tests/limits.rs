@@ -41,6 +41,19 @@ fn message_over_the_limit_fails_with_1009_before_buffering_past_it() {
 }
 
 #[test]
+fn single_frame_message_over_the_limit_fails_with_1009_at_its_header() {
+    // The frame limit allows it; the message limit does not.
+    let mut conn = limited(Config::default().max_message_size(10));
+    let frame = client_frame(true, OpCode::Text, &[b'a'; 11]);
+    let mut buf = BytesMut::from(&frame[..6]);
+    assert_eq!(
+        conn.handle_data(&mut buf),
+        Err(ProtocolError::MessageTooLarge { limit: 10 })
+    );
+    assert_eq!(close_code_sent(&mut conn), Some(1009));
+}
+
+#[test]
 fn message_exactly_at_the_limit_is_accepted() {
     let mut conn = limited(Config::default().max_message_size(10));
     let mut bytes = client_frame(false, OpCode::Binary, &[1; 6]);

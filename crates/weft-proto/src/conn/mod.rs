@@ -281,7 +281,15 @@ impl Connection {
         self.tx.send_raw(data)
     }
 
+    /// Called after every read and every look for an event; most find no reply owed.
+    #[inline]
     fn pass_replies(&mut self) {
+        if self.rx.has_replies() {
+            self.pass_replies_now();
+        }
+    }
+
+    fn pass_replies_now(&mut self) {
         while let Some(reply) = self.rx.poll_reply() {
             self.tx.handle_reply(reply);
         }

@@ -145,6 +145,11 @@ impl Receiver {
         self.replies.pop_front()
     }
 
+    /// Whether any reply is queued (one may still be held back; see `poll_reply`).
+    pub(super) fn has_replies(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     /// The protocol error that failed the connection, if one did.
     pub fn error(&self) -> Option<&ProtocolError> {
         self.error.as_deref()
