@@ -5,7 +5,8 @@
 # most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
 # to CPU 1. Not part of `cargo test`.
 #
-#   scripts/bench.sh                 the full matrix (about 15 minutes on 2 cores)
+#   scripts/bench.sh                 the full matrix (about 15 minutes on 2 cores, plus the LTO
+#                                    builds the first time)
 #   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 4 minutes)
 #
 # Knobs: BENCH_SECS (measured seconds per cell, 3), BENCH_WARMUP (1), BENCH_SERVERS (which
