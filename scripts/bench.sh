@@ -5,18 +5,24 @@
 # most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
 # to CPU 1. Not part of `cargo test`.
 #
-#   scripts/bench.sh                 the full matrix (about 15 minutes on 2 cores, plus the LTO
-#                                    builds the first time)
-#   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 4 minutes)
+#   scripts/bench.sh                 the full matrix, 3 rounds (about 35 minutes on 2 cores,
+#                                    plus the LTO builds the first time)
+#   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 8 minutes)
 #
-# Knobs: BENCH_SECS (measured seconds per cell, 3), BENCH_WARMUP (1), BENCH_SERVERS (which
-# servers, default all), BENCH_PARTS (servers clients memory maxconn), BENCH_IDLE (10000).
+# Each cell runs BENCH_ROUNDS times (3), every server once per round in a rotating order, and
+# the report keeps each server's median round: on a shared machine one run of a cell moves by
+# 10-40 %, and the order of servers within a round must not favour any of them.
+#
+# Knobs: BENCH_ROUNDS (3), BENCH_SECS (measured seconds per cell, 2), BENCH_WARMUP (1),
+# BENCH_SERVERS (which servers, default all), BENCH_PARTS (servers clients memory maxconn),
+# BENCH_IDLE (10000).
 # The raw results go to bench/target/results-*.txt; the tables to stdout.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
-secs=${BENCH_SECS:-3}
+secs=${BENCH_SECS:-2}
+rounds=${BENCH_ROUNDS:-3}
 warmup=${BENCH_WARMUP:-1}
 quick=${BENCH_QUICK:-0}
 idle_conns=${BENCH_IDLE:-10000}
@@ -101,6 +107,15 @@ run_cell() {
     stop_server
 }
 
+# The words after the first, rotated left by the first: round r starts with the r-th.
+rotate() {
+    local by=$1
+    shift
+    local words=("$@") n=$#
+    by=$((by % n))
+    echo "${words[@]:by}" "${words[@]:0:by}"
+}
+
 bytes() {
     case $1 in
         *K) echo $(( ${1%K} << 10 )) ;;
@@ -132,8 +147,10 @@ if [[ " $parts " == *" servers "* ]]; then
             continue
         fi
         # Servers interleaved per cell, so that a disturbance hits a cell, not a column.
-        for server in $servers; do
-            run_cell "$server" "$conns" "$size" "$depth" "${text:-}"
+        for ((round = 0; round < rounds; round++)); do
+            for server in $(rotate "$round" $servers); do
+                run_cell "$server" "$conns" "$size" "$depth" "${text:-}"
+            done
         done
     done
 fi
@@ -152,17 +169,19 @@ if [[ " $parts " == *" clients "* ]]; then
     fi
     for cell in "${ccells[@]}"; do
         read -r conns size depth <<< "$cell"
-        for client in loadgen tungstenite weft; do
-            start_server fastwebsockets
-            if [ "$client" = loadgen ]; then
-                cmd=("$bin/loadgen" --addr "$server_addr")
-            else
-                cmd=("$bin/client_$client" --url "ws://$server_addr/")
-            fi
-            taskset -c "$gen_cpu" "${cmd[@]}" --conns "$conns" --size "$size" \
-                --depth "$depth" --secs "$secs" --warmup "$warmup" --server-pid "$server_pid" \
-                --label "client:$client" 2>> "$logs/client.err" | tee -a "$results" >&2 || true
-            stop_server
+        for ((round = 0; round < rounds; round++)); do
+            for client in $(rotate "$round" loadgen tungstenite weft); do
+                start_server fastwebsockets
+                if [ "$client" = loadgen ]; then
+                    cmd=("$bin/loadgen" --addr "$server_addr")
+                else
+                    cmd=("$bin/client_$client" --url "ws://$server_addr/")
+                fi
+                taskset -c "$gen_cpu" "${cmd[@]}" --conns "$conns" --size "$size" \
+                    --depth "$depth" --secs "$secs" --warmup "$warmup" --server-pid "$server_pid" \
+                    --label "client:$client" 2>> "$logs/client.err" | tee -a "$results" >&2 || true
+                stop_server
+            done
         done
     done
 fi
@@ -231,7 +250,7 @@ echo "raw results: $results ($(( ($(date +%s) - started) / 60 )) min)" >&2
 tree=$(git describe --always --dirty 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- crates 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
-echo "command: ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }scripts/bench.sh ($secs s per cell after $warmup s warm-up)"
+echo "command: ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }scripts/bench.sh ($rounds rounds of $secs s per cell after $warmup s warm-up)"
 echo "weft: $tree${dirty:+ (uncommitted changes in: $dirty)}"
 echo
 "$bin/report" < "$results"

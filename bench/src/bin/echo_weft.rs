@@ -9,7 +9,10 @@ use weft_bench::{Args, announce, runtime};
 /// Echoes every text and binary message. A function returning `async move` rather than an
 /// `async fn`: rustc keeps an `async fn`'s arguments twice in its future (as arguments and
 /// as the body's locals), and this future lives as long as the connection.
-#[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
 fn echo(
     mut ws: WebSocket<ServerStream>,
     _request: Request,

@@ -31,9 +31,11 @@ fn main() {
         }
     }
 
-    // The last run of each (label, cell) wins.
+    // Each (label, cell) ran in one or more rounds; the round with the median CPU per message
+    // stands for it (whole, so its rate and latency are from the same run), and the spread of
+    // the rounds is shown beside it.
     type Key = (u8, usize, usize, usize); // text?, size, conns, depth
-    let mut cells: BTreeMap<Key, HashMap<String, Row>> = BTreeMap::new();
+    let mut runs: BTreeMap<Key, HashMap<String, Vec<Row>>> = BTreeMap::new();
     for row in results {
         let key = (
             u8::from(row["mode"] == "text"),
@@ -41,10 +43,39 @@ fn main() {
             num(&row, "conns") as usize,
             num(&row, "depth") as usize,
         );
-        cells
-            .entry(key)
+        runs.entry(key)
             .or_default()
-            .insert(row["label"].clone(), row);
+            .entry(row["label"].clone())
+            .or_default()
+            .push(row);
+    }
+    let mut rounds = 1;
+    let mut cells: BTreeMap<Key, HashMap<String, Row>> = BTreeMap::new();
+    for (key, by_label) in runs {
+        let rows = cells.entry(key).or_default();
+        for (label, mut all) in by_label {
+            rounds = rounds.max(all.len());
+            let field = if label.starts_with("client:") {
+                "gen_cpu_us_per_msg"
+            } else {
+                "srv_cpu_us_per_msg"
+            };
+            all.sort_by(|a, b| num(a, field).total_cmp(&num(b, field)));
+            let (low, high) = (num(&all[0], field), num(&all[all.len() - 1], field));
+            let several = all.len() > 1;
+            let mut median = all.swap_remove(all.len() / 2);
+            if several {
+                median.insert("cpu_low".to_owned(), low.to_string());
+                median.insert("cpu_high".to_owned(), high.to_string());
+            }
+            rows.insert(label, median);
+        }
+    }
+    if rounds > 1 {
+        println!(
+            "Each cell: the median of {rounds} rounds by CPU per message (servers interleaved \
+             within a round); CPU cells show that round and, after it, the lowest–highest of all.\n"
+        );
     }
     let server_cells: Vec<_> = cells
         .iter()
@@ -183,7 +214,11 @@ fn table_row(
             "fastwebsockets" => format!(" ({})", ratio(raw)),
             _ => format!(" ({} / {})", ratio(raw), ratio(fws)),
         };
-        line += &format!(" {}{ratios}{} |", fmt(v), marks(r));
+        let spread = match (r.get("cpu_low"), field.starts_with("srv_cpu")) {
+            (Some(_), true) => format!(" [{}–{}]", fmt(num(r, "cpu_low")), fmt(num(r, "cpu_high"))),
+            _ => String::new(),
+        };
+        line += &format!(" {}{ratios}{}{spread} |", fmt(v), marks(r));
     }
     println!("{line}");
 }
