@@ -53,8 +53,8 @@ pub enum Error {
     /// The connection ended without a close frame (close code 1006).
     #[error("connection lost without a close frame")]
     ConnectionLost,
-    /// The server answered the upgrade with a redirect and following redirects is off, or the
-    /// limit was reached.
+    /// The server answered the upgrade with a redirect past the limit of redirects to follow,
+    /// or from wss to ws (a redirect never leaves TLS).
     #[error("redirected to {location} (status {status})")]
     Redirect {
         /// The HTTP status.

@@ -133,7 +133,7 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// As for [`connect`](Self::connect).
-    pub fn connect_with_response(self) -> Result<(WebSocket<Stream>, http::Response<()>)> {
+    pub fn connect_with_response(mut self) -> Result<(WebSocket<Stream>, http::Response<()>)> {
         let mut target = Target::parse(&self.url)?;
         let mut redirects = 0;
         loop {
@@ -154,7 +154,7 @@ impl ClientBuilder {
                             location: location.to_owned(),
                         });
                     }
-                    target = target.join(location)?;
+                    target = self.options.follow(&target, status.as_u16(), location)?;
                 }
                 other => return other,
             }

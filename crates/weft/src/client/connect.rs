@@ -104,23 +104,24 @@ impl ClientBuilder {
         self,
     ) -> Result<(WebSocket<MaybeTlsStream>, http::Response<()>)> {
         let mut target = Target::parse(&self.url)?;
+        let mut options = self.options;
         let mut redirects = 0;
         loop {
-            match open(&target, &self.options).await {
+            match open(&target, &options).await {
                 Err(Error::Handshake(HandshakeError::UnexpectedStatus {
                     status, headers, ..
-                })) if status.is_redirection() && self.options.max_redirects > 0 => {
+                })) if status.is_redirection() && options.max_redirects > 0 => {
                     let location = location(&headers).ok_or(Error::Handshake(
                         HandshakeError::MalformedResponse("redirect without Location"),
                     ))?;
                     redirects += 1;
-                    if redirects > self.options.max_redirects {
+                    if redirects > options.max_redirects {
                         return Err(Error::Redirect {
                             status: status.as_u16(),
                             location,
                         });
                     }
-                    target = target.join(&location)?;
+                    target = options.follow(&target, status.as_u16(), &location)?;
                 }
                 other => return other,
             }

@@ -104,6 +104,30 @@ impl ClientOptions {
         Ok(ClientHandshake::new(request, self.config.proto.limits())?)
     }
 
+    /// Where a redirect from `from` to `location` leads. A redirect out of TLS is refused
+    /// ([`Error::Redirect`]); one to another host or port drops the credentials given for
+    /// this one (`Authorization`, `Cookie`), as curl does unless told the redirect is trusted.
+    pub(crate) fn follow(
+        &mut self,
+        from: &Target,
+        status: u16,
+        location: &str,
+    ) -> Result<Target, Error> {
+        let next = from.join(location)?;
+        if from.is_secure() && !next.is_secure() {
+            return Err(Error::Redirect {
+                status,
+                location: location.to_owned(),
+            });
+        }
+        if next.host() != from.host() || next.port() != from.port() {
+            self.headers.retain(|(name, _)| {
+                !name.eq_ignore_ascii_case("authorization") && !name.eq_ignore_ascii_case("cookie")
+            });
+        }
+        Ok(next)
+    }
+
     /// The proxy to use for `target`, if any.
     pub(crate) fn proxy_for(&self, target: &Target) -> Option<Proxy> {
         match &self.proxy {
@@ -182,7 +206,9 @@ macro_rules! client_builder_methods {
 
         /// Follows up to `max` redirects (3xx with `Location`) within ws/wss. Default: none;
         /// a redirect is then an [`Error::Handshake`]($crate::Error::Handshake) carrying the
-        /// status and headers.
+        /// status and headers. A redirect from wss to ws is refused
+        /// ([`Error::Redirect`]($crate::Error::Redirect)), and one to another host or port
+        /// goes without the `Authorization` and `Cookie` headers given here.
         pub fn follow_redirects(mut self, max: usize) -> Self {
             self.options.max_redirects = max;
             self
@@ -190,3 +216,78 @@ macro_rules! client_builder_methods {
     };
 }
 pub(crate) use client_builder_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_credentials() -> ClientOptions {
+        let mut options = ClientOptions::default();
+        for (name, value) in [
+            ("Authorization", "Bearer secret"),
+            ("cookie", "session=1"),
+            ("X-Trace", "abc"),
+        ] {
+            options.headers.push((name.into(), value.into()));
+        }
+        options
+    }
+
+    fn names(options: &ClientOptions) -> Vec<&str> {
+        options.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    fn target(url: &str) -> Target {
+        Target::parse(url).expect("valid url")
+    }
+
+    #[test]
+    fn redirect_out_of_tls_is_refused() {
+        let mut options = with_credentials();
+        let err = options
+            .follow(&target("wss://a.example/"), 302, "ws://a.example/plain")
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Redirect { status: 302, location } if location == "ws://a.example/plain"),
+            "{err:?}"
+        );
+        let err = options
+            .follow(&target("wss://a.example/"), 301, "http://a.example/")
+            .unwrap_err();
+        assert!(matches!(err, Error::Redirect { status: 301, .. }));
+    }
+
+    #[test]
+    fn redirect_within_the_same_host_keeps_every_header() {
+        let mut options = with_credentials();
+        let next = options
+            .follow(&target("ws://a.example/old"), 302, "/new")
+            .expect("followed");
+        assert_eq!(next.path_and_query(), "/new");
+        assert_eq!(names(&options), ["Authorization", "cookie", "X-Trace"]);
+    }
+
+    #[test]
+    fn redirect_to_another_host_or_port_drops_the_credentials() {
+        for location in [
+            "ws://b.example/",
+            "ws://a.example:8080/",
+            "https://b.example/",
+        ] {
+            let mut options = with_credentials();
+            options
+                .follow(&target("ws://a.example/"), 307, location)
+                .expect("followed");
+            assert_eq!(names(&options), ["X-Trace"], "to {location}");
+        }
+    }
+
+    #[test]
+    fn redirect_from_ws_up_to_wss_is_followed() {
+        let mut options = with_credentials();
+        let next = options
+            .follow(&target("ws://a.example/"), 302, "wss://a.example/")
+            .expect("followed");
+        assert!(next.is_secure());
+    }
+}
