@@ -49,7 +49,7 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits};
-pub use conn::{Connection, Receiver, Reply, Sender, State, Transmit};
+pub use conn::{Connection, MAX_UNSENT_PONGS, Receiver, Reply, Sender, State, Transmit};
 pub use error::{ProtocolError, UsageError};
 pub use handshake::HandshakeError;
 pub use message::{DataKind, Event, Fragment, Message, Text};

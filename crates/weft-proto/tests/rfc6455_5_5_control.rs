@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::*;
 use weft_proto::frame::OpCode;
 use weft_proto::message::DataKind;
-use weft_proto::{Config, Connection, Event, Message, Role, UsageError};
+use weft_proto::{Config, Connection, Event, MAX_UNSENT_PONGS, Message, Role, UsageError};
 
 #[test]
 fn ping_is_answered_with_a_pong_of_the_same_payload() {
@@ -118,4 +118,68 @@ fn split_receiver_holds_a_failure_until_the_application_catches_up() {
     assert!(
         matches!(rx.poll_reply(), Some(weft_proto::Reply::Fail(f)) if f.code == weft_proto::CloseCode::PROTOCOL_ERROR)
     );
+}
+
+fn pings(count: usize) -> Vec<u8> {
+    (0..count)
+        .flat_map(|n| client_frame(true, OpCode::Ping, n.to_string().as_bytes()))
+        .collect()
+}
+
+fn pong_payloads(bytes: &[u8]) -> Vec<String> {
+    parse_frames(bytes)
+        .into_iter()
+        .map(|(header, payload)| {
+            assert_eq!(header.opcode, OpCode::Pong);
+            String::from_utf8(payload.to_vec()).expect("ascii")
+        })
+        .collect()
+}
+
+#[test]
+fn pings_past_the_unsent_pong_bound_get_one_pong_for_the_latest() {
+    // §5.5.3: an endpoint may answer only the most recent of the PINGs it has not answered.
+    let mut conn = server();
+    feed(&mut conn, &pings(MAX_UNSENT_PONGS + 10)).expect("valid");
+    assert_eq!(events(&mut conn).len(), MAX_UNSENT_PONGS + 10);
+    let (bytes, _) = transmit(&mut conn);
+    let mut expected: Vec<String> = (0..MAX_UNSENT_PONGS).map(|n| n.to_string()).collect();
+    expected.push((MAX_UNSENT_PONGS + 9).to_string());
+    assert_eq!(pong_payloads(&bytes), expected);
+}
+
+#[test]
+fn a_peer_that_pings_and_never_reads_cannot_grow_the_write_queue() {
+    let mut conn = server();
+    let ping = client_frame(true, OpCode::Ping, &[7; 125]);
+    for _ in 0..10_000 {
+        feed(&mut conn, &ping).expect("valid");
+        let _ = events(&mut conn);
+    }
+    // A PONG of 125 bytes is 127 on the wire.
+    assert_eq!(conn.pending_transmit(), MAX_UNSENT_PONGS * 127);
+}
+
+#[test]
+fn the_held_pong_is_queued_once_a_written_pong_makes_room() {
+    let mut conn = server();
+    feed(&mut conn, &pings(MAX_UNSENT_PONGS + 3)).expect("valid");
+    let _ = events(&mut conn);
+    let before = conn.pending_transmit();
+    // The first PONG ("0") is 3 bytes on the wire.
+    conn.advance_transmit(3);
+    let mut slices = [std::io::IoSlice::new(&[]); 4];
+    let filled = conn.transmit_slices(&mut slices);
+    let queued: Vec<u8> = slices[..filled]
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .collect();
+    assert_eq!(
+        queued.len(),
+        before - 3 + 4,
+        "PONG \"66\" queued in its place"
+    );
+    let payloads = pong_payloads(&queued);
+    assert_eq!(payloads.first().map(String::as_str), Some("1"));
+    assert_eq!(payloads.last(), Some(&(MAX_UNSENT_PONGS + 2).to_string()));
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use weft_proto::frame::OpCode;
+use weft_proto::frame::{FrameHeader, OpCode};
 use weft_proto::{Config, Connection, Event, Message, ProtocolError, Role, State};
 
 #[test]
@@ -263,4 +263,42 @@ fn message_before_a_protocol_error_is_answered_before_the_close() {
     assert_eq!(frames[1].0.opcode, OpCode::Close);
     assert!(shutdown);
     assert_eq!(conn.state(), State::Closed);
+}
+
+#[test]
+fn oversized_continuation_without_an_open_message_fails_with_1002_not_1009() {
+    let mut conn = Connection::new(Role::Server, Config::default().max_frame_size(1024));
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Continuation,
+        mask: Some([1, 2, 3, 4]),
+        payload_len: 1 << 40,
+    };
+    let mut bytes = Vec::new();
+    header.encode(&mut bytes);
+    assert_eq!(
+        feed(&mut conn, &bytes),
+        Err(ProtocolError::UnexpectedContinuation)
+    );
+    assert_eq!(close_code_sent(&mut conn), Some(1002));
+}
+
+#[test]
+fn oversized_data_frame_inside_an_open_message_fails_with_1002_not_1009() {
+    let mut conn = Connection::new(Role::Server, Config::default().max_frame_size(1024));
+    let mut bytes = client_frame(false, OpCode::Text, b"a");
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Binary,
+        mask: Some([1, 2, 3, 4]),
+        payload_len: 1 << 40,
+    };
+    header.encode(&mut bytes);
+    assert_eq!(
+        feed(&mut conn, &bytes),
+        Err(ProtocolError::ExpectedContinuation)
+    );
+    assert_eq!(close_code_sent(&mut conn), Some(1002));
 }

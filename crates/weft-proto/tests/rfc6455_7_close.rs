@@ -231,3 +231,36 @@ fn close_twice_is_a_no_op() {
     let (bytes, _) = transmit(&mut conn);
     assert_eq!(parse_frames(&bytes).len(), 1);
 }
+
+#[test]
+fn peer_close_during_a_half_sent_frame_is_echoed_after_that_frame() {
+    // §5.4: a control frame cannot go inside a frame; the echo waits for the frame's end,
+    // even when everything queued before it has been written meanwhile.
+    let mut conn = server();
+    conn.start_frame(weft_proto::DataKind::Binary, 4, true)
+        .expect("open");
+    conn.send_frame_data(bytes::Bytes::from_static(b"ab"))
+        .expect("part");
+    let (first, _) = transmit(&mut conn);
+    feed(
+        &mut conn,
+        &client_frame(true, OpCode::Close, &close_payload(1000, b"")),
+    )
+    .expect("valid");
+    let (nothing, shutdown) = transmit(&mut conn);
+    assert!(nothing.is_empty() && !shutdown, "no echo inside the frame");
+    assert_ne!(conn.state(), State::Closed);
+    conn.send_frame_data(bytes::Bytes::from_static(b"cd"))
+        .expect("the frame may be finished");
+    let (rest, shutdown) = transmit(&mut conn);
+    let mut wire = first;
+    wire.extend(rest);
+    let frames = parse_frames(&wire);
+    assert_eq!(frames[0].1, "abcd");
+    assert_eq!(
+        written_close(&wire).map(|f| f.code),
+        Some(CloseCode::NORMAL)
+    );
+    assert!(shutdown);
+    assert_eq!(conn.state(), State::Closed);
+}

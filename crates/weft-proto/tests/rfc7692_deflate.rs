@@ -494,3 +494,76 @@ fn compressed_frame_a_little_over_the_frame_limit_is_accepted() {
         vec![Event::Message(Message::binary(data))]
     );
 }
+
+/// Three messages of 48 KiB of zeros, compressed to a few hundred bytes together.
+fn three_compressed_zero_messages(p: DeflateParams) -> Vec<u8> {
+    let mut sender = deflating(Role::Client, p, Config::default());
+    for _ in 0..3 {
+        sender
+            .send(Message::binary(vec![0u8; 48 << 10]))
+            .expect("open");
+    }
+    let (bytes, _) = transmit(&mut sender);
+    assert!(bytes.len() < 4 << 10, "{} bytes on the wire", bytes.len());
+    bytes
+}
+
+#[test]
+fn one_call_inflates_no_more_than_a_message_limit_and_leaves_the_rest_queued() {
+    let p = params(true, 15);
+    let mut server = deflating(
+        Role::Server,
+        p,
+        Config::default().max_message_size(64 << 10),
+    );
+    let mut buf = BytesMut::from(&three_compressed_zero_messages(p)[..]);
+    server.handle_data(&mut buf).expect("valid");
+    assert_eq!(events(&mut server).len(), 2, "stops past 64 KiB inflated");
+    assert!(server.has_backlog());
+    assert!(!buf.is_empty(), "the third message is still in the buffer");
+
+    server.handle_data(&mut buf).expect("valid");
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Message(Message::binary(vec![0u8; 48 << 10]))]
+    );
+    assert!(!server.has_backlog());
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn fragment_mode_also_stops_after_a_message_limit_of_inflated_bytes() {
+    let p = params(true, 15);
+    let config = Config::default()
+        .max_message_size(64 << 10)
+        .fragment_mode(true);
+    let mut server = deflating(Role::Server, p, config);
+    let mut buf = BytesMut::from(&three_compressed_zero_messages(p)[..]);
+    server.handle_data(&mut buf).expect("valid");
+    let first: usize = fragment_bytes(&mut server);
+    assert_eq!(first, 96 << 10);
+    assert!(server.has_backlog());
+    server.handle_data(&mut buf).expect("valid");
+    assert_eq!(fragment_bytes(&mut server), 48 << 10);
+    assert!(!server.has_backlog());
+}
+
+fn fragment_bytes(conn: &mut Connection) -> usize {
+    events(conn)
+        .iter()
+        .map(|event| match event {
+            Event::Fragment(f) => f.data.len(),
+            other => panic!("expected fragments, got {other:?}"),
+        })
+        .sum()
+}
+
+#[test]
+fn small_compressed_messages_in_one_read_are_all_decoded_at_once() {
+    let p = params(true, 15);
+    let mut server = deflating(Role::Server, p, Config::default());
+    let mut buf = BytesMut::from(&three_compressed_zero_messages(p)[..]);
+    server.handle_data(&mut buf).expect("valid");
+    assert_eq!(events(&mut server).len(), 3);
+    assert!(!server.has_backlog());
+}

@@ -514,3 +514,71 @@ async fn binds_ipv6_loopback_too() {
         );
     }
 }
+
+/// Counts the messages it receives; after three, answers with their total size.
+async fn count_three(mut ws: WebSocket<ServerStream>, _req: Request) -> Result<(), Error> {
+    let mut total = 0;
+    for _ in 0..3 {
+        total += ws
+            .recv()
+            .await
+            .ok_or(Error::ConnectionLost)??
+            .payload()
+            .len();
+    }
+    ws.send(Message::text(total.to_string())).await
+}
+
+/// The same, through the split reader.
+async fn count_three_split(ws: WebSocket<ServerStream>, _req: Request) -> Result<(), Error> {
+    let (mut reader, mut writer) = ws.split();
+    let mut total = 0;
+    for _ in 0..3 {
+        total += reader
+            .recv()
+            .await
+            .ok_or(Error::ConnectionLost)??
+            .payload()
+            .len();
+    }
+    writer.send(Message::text(total.to_string())).await
+}
+
+/// Three messages of 48 KiB of zeros, compressed into one small write: the server inflates
+/// at most a message limit (64 KiB here) per read, and must decode the rest from its buffer
+/// without waiting for the socket, which has nothing more to give.
+async fn three_compressed_messages_in_one_write_all_arrive(
+    handler: fn(WebSocket<ServerStream>, Request) -> BoxedHandler,
+) {
+    let proto = weft::proto::Config::default().max_message_size(64 << 10);
+    let config = weft::WebSocketConfig::default().protocol(proto);
+    let (addr, _h) = start(Server::builder().route("/*", handler).config(config)).await;
+    let mut ws = client(addr, "/").connect().await.unwrap();
+    assert!(!ws.info().extensions.is_empty(), "deflate agreed");
+    for _ in 0..3 {
+        ws.feed(Message::binary(vec![0u8; 48 << 10])).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), ws.recv())
+        .await
+        .expect("the server decoded all three without more input")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, Message::text((3 * (48 << 10)).to_string()));
+}
+
+type BoxedHandler = std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+#[tokio::test]
+async fn compressed_messages_past_the_limit_in_one_read_are_all_delivered() {
+    three_compressed_messages_in_one_write_all_arrive(|ws, req| Box::pin(count_three(ws, req)))
+        .await;
+}
+
+#[tokio::test]
+async fn compressed_messages_past_the_limit_in_one_read_reach_a_split_reader() {
+    three_compressed_messages_in_one_write_all_arrive(|ws, req| {
+        Box::pin(count_three_split(ws, req))
+    })
+    .await;
+}

@@ -2,6 +2,7 @@
 
 mod events;
 mod outbound;
+mod pongs;
 mod recv;
 mod send;
 
@@ -13,6 +14,7 @@ use crate::error::{ProtocolError, UsageError};
 use crate::message::{DataKind, Event, Message};
 use crate::role::Role;
 
+pub use pongs::MAX_UNSENT_PONGS;
 pub use recv::Receiver;
 pub use send::Sender;
 
@@ -206,6 +208,12 @@ impl Connection {
     /// Payload bytes the frame being read still needs; see [`Receiver::read_hint`].
     pub fn read_hint(&self) -> usize {
         self.rx.read_hint()
+    }
+
+    /// Whether `handle_data` left whole frames in the buffer to decode once the events are
+    /// taken; see [`Receiver::has_backlog`].
+    pub fn has_backlog(&self) -> bool {
+        self.rx.has_backlog()
     }
 
     /// Queues a message; see [`Sender::send`].

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+mod fragment;
+
 use super::Reply;
 use super::events::EventQueue;
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_BYTES};
@@ -12,7 +14,7 @@ use crate::config::Config;
 use crate::error::ProtocolError;
 use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
-use crate::message::{DataKind, Event, Fragment, Message, Text};
+use crate::message::{DataKind, Event, Message, Text};
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 
@@ -82,6 +84,11 @@ pub struct Receiver {
     caught_up: bool,
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
+    /// Whether `handle_data` stopped with whole frames left in the buffer (see
+    /// [`has_backlog`](Self::has_backlog)).
+    backlog: bool,
+    /// Bytes inflated by this call of `handle_data`.
+    inflated: usize,
     /// Set once, when the connection fails; boxed to keep the hot state small.
     error: Option<Box<ProtocolError>>,
     /// permessage-deflate's decompressor, once negotiated. Boxed: its 150 bytes would sit
@@ -101,6 +108,8 @@ impl Receiver {
             replies: VecDeque::new(),
             caught_up: true,
             peer_closed: false,
+            backlog: false,
+            inflated: 0,
             error: None,
             inflater: None,
         }
@@ -160,6 +169,35 @@ impl Receiver {
         self.read == ReadState::Done
     }
 
+    /// Whether [`handle_data`](Self::handle_data) stopped early and left frames in the buffer:
+    /// once the messages it decompressed reach the message size limit together, it decodes
+    /// no further, because deflate expands data by up to about a thousand times and one read
+    /// could otherwise turn into that many full-size messages at once. Take the events, then
+    /// call `handle_data` again with the same buffer (and no new bytes) before reading more:
+    /// the peer may send nothing else.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use weft_proto::Receiver;
+    ///
+    /// # fn drive(rx: &mut Receiver, buf: &mut BytesMut) -> Result<(), weft_proto::ProtocolError> {
+    /// rx.handle_data(buf)?;
+    /// loop {
+    ///     while let Some(event) = rx.poll_event() {
+    ///         // hand the event on
+    ///     }
+    ///     if !rx.has_backlog() {
+    ///         break; // read more from the socket
+    ///     }
+    ///     rx.handle_data(buf)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn has_backlog(&self) -> bool {
+        self.backlog
+    }
+
     /// Payload bytes the frame being read still needs, so a runtime can size its next read.
     /// Zero when between frames.
     pub fn read_hint(&self) -> usize {
@@ -196,6 +234,8 @@ impl Receiver {
     /// Events decoded before the bad frame stay queued and are still delivered; nothing
     /// already accepted is lost.
     pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        self.backlog = false;
+        self.inflated = 0;
         if self.config.is_raw_mode() {
             if !buf.is_empty() {
                 self.events.push_back(Event::Raw(buf.split().freeze()));
@@ -274,10 +314,21 @@ impl Receiver {
         if header.opcode.is_control() {
             return Ok(());
         }
+        // §5.4 before the sizes: a frame out of order is a protocol error (1002) whatever
+        // length it declares.
+        match (header.opcode, self.incoming.as_ref()) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(_)) => {}
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (_, None) => {}
+        }
         let limits = self.config.limits;
-        let compressed = match (header.opcode, self.incoming.as_ref()) {
-            (OpCode::Continuation, Some(incoming)) => incoming.compressed,
-            _ => rsv1 && self.inflater.is_some(),
+        // With no inflater, RSV1 belongs to an extension of the caller's, which gets the
+        // payload as it came.
+        let starts_compressed = rsv1 && self.inflater.is_some();
+        let compressed = match self.incoming.as_ref() {
+            Some(incoming) => incoming.compressed,
+            None => starts_compressed,
         };
         // Deflate can make incompressible data larger (by up to an eighth with fixed Huffman
         // codes), so a message within the limits uncompressed may arrive in frames a little
@@ -296,29 +347,23 @@ impl Receiver {
                 limit: frame_limit,
             });
         }
-        let incoming = match (header.opcode, self.incoming.as_mut()) {
-            (OpCode::Continuation, Some(incoming)) => incoming,
-            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (opcode, None) => {
-                let kind = if opcode == OpCode::Text {
-                    DataKind::Text
-                } else {
-                    DataKind::Binary
-                };
-                self.incoming.insert(Incoming {
-                    kind,
-                    assembled: BytesMut::new(),
-                    len: 0,
-                    frames: 0,
-                    utf8: (kind == DataKind::Text).then(Utf8Validator::new),
-                    // With no inflater, RSV1 belongs to an extension of the caller's, which
-                    // gets the payload as it came.
-                    compressed: rsv1 && self.inflater.is_some(),
-                    inflated: Vec::new(),
-                })
+        // The order check above leaves a continuation with its message, or a first frame.
+        let incoming = self.incoming.get_or_insert_with(|| {
+            let kind = if header.opcode == OpCode::Text {
+                DataKind::Text
+            } else {
+                DataKind::Binary
+            };
+            Incoming {
+                kind,
+                assembled: BytesMut::new(),
+                len: 0,
+                frames: 0,
+                utf8: (kind == DataKind::Text).then(Utf8Validator::new),
+                compressed: starts_compressed,
+                inflated: Vec::new(),
             }
-        };
+        });
         incoming.frames += 1;
         if incoming.frames > limits.max_fragments {
             return Err(ProtocolError::TooManyFragments {
@@ -436,13 +481,14 @@ impl Receiver {
                 utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             let data = Bytes::from(std::mem::take(&mut incoming.inflated));
+            let inflated = data.len();
             let message = match incoming.kind {
                 DataKind::Text => Message::Text(Text::from_validated(data)),
                 DataKind::Binary => Message::Binary(data),
             };
             self.incoming = None;
             self.events.push_back(Event::Message(message));
-            return Ok(true);
+            return Ok(self.continue_after_inflating(inflated, buf));
         }
         if !header.fin {
             incoming.assembled.extend_from_slice(&payload);
@@ -466,69 +512,13 @@ impl Receiver {
         Ok(true)
     }
 
-    /// Fragment mode: hand on whatever part of the payload has arrived, with curl's metadata.
-    fn read_fragment(
-        &mut self,
-        header: FrameHeader,
-        done: u64,
-        buf: &mut BytesMut,
-    ) -> Result<bool, ProtocolError> {
-        let Some(incoming) = self.incoming.as_mut() else {
-            return Err(ProtocolError::UnexpectedContinuation);
-        };
-        let remaining = header.payload_len - done;
-        let take = remaining.min(buf.len() as u64) as usize;
-        if take == 0 && remaining > 0 {
-            return Ok(false);
-        }
-        let mut data = buf.split_to(take);
-        if let Some(key) = header.mask {
-            apply_mask(&mut data, key, (done % 4) as usize);
-        }
-        let bytes_left = remaining - take as u64;
-        let data = if incoming.compressed {
-            // Fragment mode hands on inflated bytes; offset and bytes_left still describe the
-            // compressed frame on the wire.
-            let limit = self.config.limits.max_message_size;
-            let inflater = self
-                .inflater
-                .as_mut()
-                .ok_or(ProtocolError::ReservedBits(RSV1))?;
-            let mut out = Vec::new();
-            inflater
-                .decompress(&data, header.fin && bytes_left == 0, &mut out, limit)
-                .map_err(|e| inflate_error(e, limit))?;
-            BytesMut::from(&out[..])
-        } else {
-            data
-        };
-        if let Some(utf8) = incoming.utf8.as_mut() {
-            utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
-            if bytes_left == 0 && header.fin {
-                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        }
-        let fragment = Fragment {
-            kind: incoming.kind,
-            data: data.freeze(),
-            offset: done,
-            bytes_left,
-            is_final_frame: header.fin,
-            is_first_frame: incoming.frames == 1,
-        };
-        self.read = if bytes_left == 0 {
-            if header.fin {
-                self.incoming = None;
-            }
-            ReadState::Header
-        } else {
-            ReadState::Payload {
-                header,
-                done: done + take as u64,
-            }
-        };
-        self.events.push_back(Event::Fragment(fragment));
-        Ok(true)
+    /// After an event of `inflated` bytes: whether to decode on. Not once this call has
+    /// inflated a message limit's worth with bytes still left; they wait for the next call
+    /// (see [`has_backlog`](Self::has_backlog)).
+    fn continue_after_inflating(&mut self, inflated: usize, buf: &BytesMut) -> bool {
+        self.inflated = self.inflated.saturating_add(inflated);
+        self.backlog = self.inflated >= self.config.limits.max_message_size && !buf.is_empty();
+        !self.backlog
     }
 }
 

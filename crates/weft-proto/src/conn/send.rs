@@ -5,7 +5,10 @@ use std::io::IoSlice;
 
 use bytes::Bytes;
 
+mod declared;
+
 use super::outbound::Outbound;
+use super::pongs::UnsentPongs;
 use super::{Reply, State, Transmit};
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
@@ -32,6 +35,8 @@ pub struct Sender {
     deferred_pong: Option<Box<Bytes>>,
     /// A close frame owed while a declared frame is half sent (rare: boxed).
     deferred_close: Option<Box<CloseFrame>>,
+    /// The automatic PONGs queued and not yet written; `None` while there are none.
+    pongs: Option<Box<UnsentPongs>>,
     /// permessage-deflate's compressor, once negotiated. Boxed, like the receiver's
     /// decompressor, to keep the per-message fields close together.
     deflater: Option<Box<Deflater>>,
@@ -87,6 +92,7 @@ impl Sender {
             out: Outbound::default(),
             deferred_pong: None,
             deferred_close: None,
+            pongs: None,
             deflater: None,
         }
     }
@@ -170,9 +176,14 @@ impl Sender {
         false
     }
 
-    /// After bytes leave the queue: once our close echo is among them, the handshake is over.
+    /// After bytes leave the queue: once our close echo is among them, the handshake is over
+    /// (not before: an echo deferred behind a half-sent frame has not been queued yet).
     fn note_written(&mut self) {
-        if self.out.is_empty() && self.life == Life::CloseReceived {
+        if self.pongs.is_some() {
+            self.release_pongs();
+        }
+        if self.out.is_empty() && self.life == Life::CloseReceived && self.deferred_close.is_none()
+        {
             self.life = Life::Closed {
                 shutdown: self.role == Role::Server,
             };
@@ -300,86 +311,6 @@ impl Sender {
         Ok(())
     }
 
-    /// Starts a frame of `payload_len` bytes whose payload follows in parts through
-    /// [`send_frame_data`](Self::send_frame_data) (curl's `CURLWS_OFFSET`): a frame of any
-    /// size streams out without being held in memory. Frame sequencing is as for
-    /// [`send_frame`](Self::send_frame).
-    ///
-    /// # Errors
-    ///
-    /// As for [`send_frame`](Self::send_frame).
-    pub fn start_frame(
-        &mut self,
-        kind: DataKind,
-        payload_len: u64,
-        is_final: bool,
-    ) -> Result<(), UsageError> {
-        self.check_can_send()?;
-        let (opcode, kind) = self.next_data_opcode(kind)?;
-        if let SendState::Message {
-            compressed: true, ..
-        } = self.send
-        {
-            // A compressed message's frames must all be compressed, and a declared length
-            // cannot be known before compressing.
-            return Err(UsageError::WrongMode);
-        }
-        let mask = self.role.masks_outgoing().then(new_mask_key);
-        let header = FrameHeader {
-            fin: is_final,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len,
-        };
-        self.out.push_header(&header);
-        self.send = SendState::Frame {
-            remaining: payload_len,
-            mask,
-            offset: 0,
-            fin: is_final,
-            kind,
-        };
-        self.finish_declared_frame_if_done();
-        Ok(())
-    }
-
-    /// Sends the next part of the frame opened by [`start_frame`](Self::start_frame).
-    ///
-    /// # Errors
-    ///
-    /// [`UsageError::FrameOverrun`] if `data` goes past the declared length (nothing is sent),
-    /// [`UsageError::NoMessageInProgress`] if no frame is open.
-    pub fn send_frame_data(&mut self, data: Bytes) -> Result<(), UsageError> {
-        let SendState::Frame {
-            remaining,
-            mask,
-            offset,
-            fin,
-            kind,
-        } = self.send
-        else {
-            return Err(UsageError::NoMessageInProgress);
-        };
-        if self.state() == State::Closed {
-            return Err(UsageError::Closed);
-        }
-        let len = data.len() as u64;
-        if len > remaining {
-            return Err(UsageError::FrameOverrun(len - remaining));
-        }
-        self.queue_payload(data, mask, offset);
-        self.send = SendState::Frame {
-            remaining: remaining - len,
-            mask,
-            offset: offset + len,
-            fin,
-            kind,
-        };
-        self.finish_declared_frame_if_done();
-        Ok(())
-    }
-
     /// Starts the close handshake (§5.5.1, §7.1.2): queues a close frame with `code` and
     /// `reason`. [`CloseCode::NO_STATUS`] sends a close frame with no payload. Calling it again,
     /// or after the peer's close, does nothing.
@@ -422,12 +353,42 @@ impl Sender {
         Ok(())
     }
 
-    /// Queues the reply to a PING, or defers it until a half-sent frame is done.
+    /// Queues the reply to a PING; or defers it until a half-sent frame is done; or, while
+    /// [`MAX_UNSENT_PONGS`](super::MAX_UNSENT_PONGS) wait to be written, holds it until one
+    /// is (only the latest PING held is answered).
     fn queue_pong(&mut self, payload: Bytes) {
-        if self.send.can_interleave_control() {
-            self.queue_frame(true, OpCode::Pong, payload);
-        } else {
+        if !self.send.can_interleave_control() {
             self.deferred_pong = Some(Box::new(payload));
+            return;
+        }
+        let pongs = self.pongs.get_or_insert_with(Box::default);
+        pongs.written_up_to(self.out.written());
+        if pongs.is_full() {
+            pongs.hold(payload);
+            return;
+        }
+        self.queue_frame(true, OpCode::Pong, payload);
+        let end = self.out.end();
+        if let Some(pongs) = self.pongs.as_mut() {
+            pongs.queued(end);
+        }
+    }
+
+    /// Forgets the PONGs written by now, queues a held one if there is room, and drops the
+    /// bookkeeping once nothing is left in it.
+    fn release_pongs(&mut self) {
+        let Some(pongs) = self.pongs.as_mut() else {
+            return;
+        };
+        pongs.written_up_to(self.out.written());
+        let held = pongs.take_held();
+        let idle = pongs.is_idle();
+        if let Some(payload) = held {
+            if self.life == Life::Open {
+                self.queue_pong(payload);
+            }
+        } else if idle {
+            self.pongs = None;
         }
     }
 
@@ -481,34 +442,6 @@ impl Sender {
             )),
             SendState::Message { kind, .. } => Ok((OpCode::Continuation, kind)),
             SendState::Frame { .. } => Err(UsageError::FrameInProgress),
-        }
-    }
-
-    /// After the last byte of a declared frame: move on, and send the replies it held up.
-    fn finish_declared_frame_if_done(&mut self) {
-        if let SendState::Frame {
-            remaining: 0,
-            fin,
-            kind,
-            ..
-        } = self.send
-        {
-            self.send = if fin {
-                SendState::Idle
-            } else {
-                SendState::Message {
-                    kind,
-                    compressed: false,
-                }
-            };
-            if let Some(payload) = self.deferred_pong.take() {
-                if matches!(self.life, Life::Open) {
-                    self.queue_frame(true, OpCode::Pong, *payload);
-                }
-            }
-            if let Some(frame) = self.deferred_close.take() {
-                self.queue_frame(true, OpCode::Close, frame.to_payload());
-            }
         }
     }
 

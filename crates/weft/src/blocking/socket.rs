@@ -183,6 +183,13 @@ impl<S: Read + Write + Any> WebSocket<S> {
             if self.end == End::Finished {
                 return None;
             }
+            // Frames the core left in the buffer come before anything new from the socket.
+            if self.conn.has_backlog() {
+                if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(e.into());
+                }
+                continue;
+            }
             match self.read_more() {
                 Ok(Some(0)) => self.conn.handle_eof(),
                 Ok(Some(_)) => {

@@ -1,6 +1,7 @@
 //! [`WebSocket`]: one connection over any `AsyncRead + AsyncWrite`, driving the sans-I/O core.
 
 mod io;
+mod pong_gate;
 mod split;
 mod stream;
 mod timers;
@@ -375,6 +376,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         }
                         self.pending_error = Some(Box::new(Error::Timeout(which)));
                     }
+                }
+                continue;
+            }
+            // Frames the core left in the buffer (it stops after a decompressed message) come
+            // before anything new from the socket, which may have nothing more to say.
+            if self.conn.has_backlog() {
+                if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(Box::new(e.into()));
                 }
                 continue;
             }

@@ -22,6 +22,7 @@ use weft_proto::{
 
 use super::WebSocket;
 use super::io::{WriteQueue, poll_read_into};
+use super::pong_gate::{Admitted, PongGate};
 use super::timers::{Due, Timers};
 use crate::error::{Error, Result};
 use crate::server::registry::{Link, Outgoing};
@@ -31,6 +32,8 @@ use weft_proto::frame::EncodedFrame;
 #[derive(Debug)]
 enum Command {
     Reply(Reply),
+    /// Take the PONG held in the [`PongGate`].
+    LatestPong,
     Send(Message, u32),
     Frame(DataKind, Bytes, bool, u32),
     StartFrame(DataKind, u64, bool),
@@ -64,6 +67,7 @@ where
         let (commands, queue) = mpsc::unbounded_channel();
         let high = self.config.write_high.min(Semaphore::MAX_PERMITS);
         let permits = Arc::new(Semaphore::new(high));
+        let pongs = Arc::new(PongGate::default());
         let (read_io, write_io) = match io {
             Some(halves) => (Some(halves.0), Some(halves.1)),
             None => (None, None),
@@ -76,7 +80,10 @@ where
                 writes,
                 queue,
                 self.link.take(),
-                Arc::clone(&permits),
+                Shared {
+                    permits: Arc::clone(&permits),
+                    pongs: Arc::clone(&pongs),
+                },
                 self.config.close_timeout,
             ));
         }
@@ -86,6 +93,7 @@ where
             read_buf: std::mem::take(&mut self.read_buf),
             read_base: self.config.read_buffer,
             commands: commands.clone(),
+            pongs,
             timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
             peer_close: None,
             pending_error: None,
@@ -110,6 +118,7 @@ pub struct WsReader<S> {
     read_buf: BytesMut,
     read_base: usize,
     commands: mpsc::UnboundedSender<Command>,
+    pongs: Arc<PongGate>,
     timers: Timers,
     /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
     peer_close: Option<Box<CloseFrame>>,
@@ -170,9 +179,17 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
 
     fn pass_replies(&mut self) {
         while let Some(reply) = self.rx.poll_reply() {
+            let command = match reply {
+                Reply::Pong(payload) => match self.pongs.admit(payload) {
+                    Admitted::Pong(payload) => Command::Reply(Reply::Pong(payload)),
+                    Admitted::TakeLatest => Command::LatestPong,
+                    Admitted::Held => continue,
+                },
+                reply => Command::Reply(reply),
+            };
             // The writer task outlives the connection's useful life; if it is gone, there is
             // nobody left to reply to.
-            let _ = self.commands.send(Command::Reply(reply));
+            let _ = self.commands.send(command);
         }
     }
 
@@ -213,6 +230,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         self.finished = true;
                         return Poll::Ready(Some(Err(Error::Timeout(which))));
                     }
+                }
+                continue;
+            }
+            // Frames the core left in the buffer come before anything new from the socket.
+            if self.rx.has_backlog() {
+                if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(Box::new(e.into()));
                 }
                 continue;
             }
@@ -380,7 +404,7 @@ async fn write_loop<S: AsyncWrite>(
     mut writes: WriteQueue,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut link: Option<Link>,
-    permits: Arc<Semaphore>,
+    shared: Shared,
     close_timeout: Duration,
 ) {
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -399,11 +423,11 @@ async fn write_loop<S: AsyncWrite>(
         let mut command = Some(first);
         // Take everything already queued, so one vectored write carries many messages.
         while let Some(c) = command.take() {
-            released += apply(&mut tx, c, &mut flushes);
+            released += apply(&mut tx, c, &mut flushes, &shared.pongs);
             command = commands.try_recv().ok();
         }
         let written = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx)).await;
-        permits.add_permits(released);
+        shared.permits.add_permits(released);
         let failed = written.is_err();
         for ack in flushes.drain(..) {
             let _ = ack.send(match &written {
@@ -420,7 +444,7 @@ async fn write_loop<S: AsyncWrite>(
             deadline = Some(tokio::time::Instant::now() + close_timeout);
         }
     }
-    permits.close();
+    shared.permits.close();
     let _ = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await;
 }
 
@@ -446,15 +470,32 @@ async fn next_command(
     }
 }
 
+/// What the writer task shares with the halves: the write-buffer permits the writer's
+/// callers take, and the PONGs the reader hands over.
+struct Shared {
+    permits: Arc<Semaphore>,
+    pongs: Arc<PongGate>,
+}
+
 /// Applies one command to the core; returns the write-buffer permits it held.
 fn apply(
     tx: &mut Sender,
     command: Command,
     flushes: &mut Vec<oneshot::Sender<Result<()>>>,
+    pongs: &PongGate,
 ) -> usize {
     let (result, permits) = match command {
         Command::Reply(reply) => {
+            if matches!(reply, Reply::Pong(_)) {
+                pongs.taken();
+            }
             tx.handle_reply(reply);
+            (Ok(()), 0)
+        }
+        Command::LatestPong => {
+            if let Some(payload) = pongs.take_latest() {
+                tx.handle_reply(Reply::Pong(payload));
+            }
             (Ok(()), 0)
         }
         Command::Send(message, permits) => (tx.send(message), permits),

@@ -1,0 +1,78 @@
+//! Fragment mode (curl's frame API): each part of a data frame is handed on as it arrives,
+//! with its place in the frame and in the message.
+
+use bytes::BytesMut;
+
+use super::{RSV1, ReadState, Receiver, inflate_error};
+use crate::error::ProtocolError;
+use crate::frame::{FrameHeader, apply_mask};
+use crate::message::{Event, Fragment};
+
+impl Receiver {
+    /// Fragment mode: hand on whatever part of the payload has arrived, with curl's metadata.
+    pub(super) fn read_fragment(
+        &mut self,
+        header: FrameHeader,
+        done: u64,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        let Some(incoming) = self.incoming.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        let remaining = header.payload_len - done;
+        let take = remaining.min(buf.len() as u64) as usize;
+        if take == 0 && remaining > 0 {
+            return Ok(false);
+        }
+        let mut data = buf.split_to(take);
+        if let Some(key) = header.mask {
+            apply_mask(&mut data, key, (done % 4) as usize);
+        }
+        let bytes_left = remaining - take as u64;
+        let compressed = incoming.compressed;
+        let data = if compressed {
+            // Fragment mode hands on inflated bytes; offset and bytes_left still describe the
+            // compressed frame on the wire.
+            let limit = self.config.limits.max_message_size;
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(RSV1))?;
+            let mut out = Vec::new();
+            inflater
+                .decompress(&data, header.fin && bytes_left == 0, &mut out, limit)
+                .map_err(|e| inflate_error(e, limit))?;
+            BytesMut::from(&out[..])
+        } else {
+            data
+        };
+        if let Some(utf8) = incoming.utf8.as_mut() {
+            utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
+            if bytes_left == 0 && header.fin {
+                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let fragment = Fragment {
+            kind: incoming.kind,
+            data: data.freeze(),
+            offset: done,
+            bytes_left,
+            is_final_frame: header.fin,
+            is_first_frame: incoming.frames == 1,
+        };
+        self.read = if bytes_left == 0 {
+            if header.fin {
+                self.incoming = None;
+            }
+            ReadState::Header
+        } else {
+            ReadState::Payload {
+                header,
+                done: done + take as u64,
+            }
+        };
+        let inflated = fragment.data.len();
+        self.events.push_back(Event::Fragment(fragment));
+        Ok(!compressed || self.continue_after_inflating(inflated, buf))
+    }
+}
