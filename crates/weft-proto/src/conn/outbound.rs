@@ -40,9 +40,6 @@ pub(crate) struct Outbound {
     chunks: VecDeque<(usize, Bytes)>,
     /// Bytes not yet written, in `buf` and in `chunks`.
     len: usize,
-    /// Bytes ever written (handed out or reported written), so a queued frame's place can be
-    /// told apart from the queue's front as writes go by.
-    written: u64,
 }
 
 impl Outbound {
@@ -52,16 +49,6 @@ impl Outbound {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Bytes ever written.
-    pub(crate) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Where the queue ends, counted in bytes ever queued.
-    pub(crate) fn end(&self) -> u64 {
-        self.written + self.len as u64
     }
 
     /// Queues a frame header.
@@ -122,7 +109,6 @@ impl Outbound {
             self.chunks.pop_front()?.1
         };
         self.len -= bytes.len();
-        self.written += bytes.len() as u64;
         self.reclaim();
         Some(bytes)
     }
@@ -169,7 +155,6 @@ impl Outbound {
     pub(crate) fn advance(&mut self, n: usize) {
         let mut n = n.min(self.len);
         self.len -= n;
-        self.written += n as u64;
         if self.chunks.is_empty() {
             self.head += n;
             self.reclaim();

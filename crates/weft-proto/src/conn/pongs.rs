@@ -9,18 +9,24 @@ use bytes::Bytes;
 /// peer that sends PINGs and never reads cannot grow the write queue without bound.
 pub const MAX_UNSENT_PONGS: usize = 64;
 
+/// Kept boxed by the sender, and only while it holds something, so a connection that is not
+/// pinged carries one empty pointer and no counting on its write path.
 #[derive(Debug, Default)]
 pub(super) struct UnsentPongs {
-    /// Where each queued PONG ends, counted in bytes ever queued; oldest first.
+    /// Bytes written since this bookkeeping began.
+    written: u64,
+    /// Where each queued PONG ends, on the same count; oldest first.
     ends: VecDeque<u64>,
-    /// The latest PING's payload, held while the queue is full of PONGs.
+    /// The latest PING's payload: held while the queue is full of PONGs, or while a
+    /// half-sent frame keeps control frames out (§5.4).
     held: Option<Bytes>,
 }
 
 impl UnsentPongs {
-    /// Forgets the PONGs that are out, `written` being the bytes ever written.
-    pub(super) fn written_up_to(&mut self, written: u64) {
-        while self.ends.front().is_some_and(|&end| end <= written) {
+    /// Counts `n` more bytes written, and forgets the PONGs that are now out.
+    pub(super) fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while self.ends.front().is_some_and(|&end| end <= self.written) {
             self.ends.pop_front();
         }
     }
@@ -29,9 +35,9 @@ impl UnsentPongs {
         self.ends.len() >= MAX_UNSENT_PONGS
     }
 
-    /// Notes a PONG queued to end at `end`.
-    pub(super) fn queued(&mut self, end: u64) {
-        self.ends.push_back(end);
+    /// Notes a PONG just queued, the last of `queue_len` unwritten bytes.
+    pub(super) fn queued(&mut self, queue_len: usize) {
+        self.ends.push_back(self.written + queue_len as u64);
     }
 
     /// Keeps `payload` to answer later, in place of any PING held before it.
@@ -61,22 +67,24 @@ mod tests {
         let mut pongs = UnsentPongs::default();
         pongs.queued(10);
         pongs.queued(20);
-        pongs.written_up_to(15);
+        pongs.wrote(15);
         assert_eq!(pongs.ends, [20]);
-        pongs.written_up_to(20);
+        pongs.queued(10);
+        assert_eq!(pongs.ends, [20, 25]);
+        pongs.wrote(10);
         assert!(pongs.is_idle());
     }
 
     #[test]
     fn a_held_ping_waits_for_room_and_only_the_latest_is_kept() {
         let mut pongs = UnsentPongs::default();
-        for end in 1..=MAX_UNSENT_PONGS as u64 {
-            pongs.queued(end);
+        for len in 1..=MAX_UNSENT_PONGS {
+            pongs.queued(len);
         }
         pongs.hold(Bytes::from_static(b"old"));
         pongs.hold(Bytes::from_static(b"new"));
         assert_eq!(pongs.take_held(), None);
-        pongs.written_up_to(1);
+        pongs.wrote(1);
         assert_eq!(pongs.take_held(), Some(Bytes::from_static(b"new")));
         assert_eq!(pongs.take_held(), None);
     }

@@ -84,16 +84,24 @@ pub struct Receiver {
     caught_up: bool,
     /// Whether the peer's close frame has arrived, after which the end of the stream is normal.
     peer_closed: bool,
-    /// Whether `handle_data` stopped with whole frames left in the buffer (see
-    /// [`has_backlog`](Self::has_backlog)).
-    backlog: bool,
-    /// Bytes inflated by this call of `handle_data`.
-    inflated: usize,
     /// Set once, when the connection fails; boxed to keep the hot state small.
     error: Option<Box<ProtocolError>>,
     /// permessage-deflate's decompressor, once negotiated. Boxed: its 150 bytes would sit
     /// between the fields every frame touches, in every connection, negotiated or not.
-    inflater: Option<Box<Inflater>>,
+    inflater: Option<Box<Inflating>>,
+}
+
+/// permessage-deflate's receiving state: the decompressor, and how much one call of
+/// `handle_data` has inflated (only compressed messages can make a read grow a thousandfold,
+/// so the count lives here, off the path of connections without deflate).
+#[derive(Debug)]
+struct Inflating {
+    inflater: Inflater,
+    /// Bytes inflated by this call of `handle_data`.
+    inflated: usize,
+    /// Whether this call stopped with whole frames left in the buffer (see
+    /// [`Receiver::has_backlog`]).
+    backlog: bool,
 }
 
 impl Receiver {
@@ -108,8 +116,6 @@ impl Receiver {
             replies: VecDeque::new(),
             caught_up: true,
             peer_closed: false,
-            backlog: false,
-            inflated: 0,
             error: None,
             inflater: None,
         }
@@ -118,7 +124,11 @@ impl Receiver {
     /// Reads permessage-deflate messages (RSV1 on their first frame) with `inflater`.
     pub(super) fn set_inflater(&mut self, inflater: Inflater) {
         self.reserved_bits |= RSV1;
-        self.inflater = Some(Box::new(inflater));
+        self.inflater = Some(Box::new(Inflating {
+            inflater,
+            inflated: 0,
+            backlog: false,
+        }));
     }
 
     pub(super) fn set_reserved_bits(&mut self, bits: u8) {
@@ -195,7 +205,7 @@ impl Receiver {
     /// # }
     /// ```
     pub fn has_backlog(&self) -> bool {
-        self.backlog
+        self.inflater.as_ref().is_some_and(|state| state.backlog)
     }
 
     /// Payload bytes the frame being read still needs, so a runtime can size its next read.
@@ -234,8 +244,10 @@ impl Receiver {
     /// Events decoded before the bad frame stay queued and are still delivered; nothing
     /// already accepted is lost.
     pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
-        self.backlog = false;
-        self.inflated = 0;
+        if let Some(state) = self.inflater.as_deref_mut() {
+            state.inflated = 0;
+            state.backlog = false;
+        }
         if self.config.is_raw_mode() {
             if !buf.is_empty() {
                 self.events.push_back(Event::Raw(buf.split().freeze()));
@@ -383,6 +395,9 @@ impl Receiver {
         Ok(())
     }
 
+    // Out of line, like the inflating and fragment paths: control frames are rare next to
+    // data, and the message path runs faster without their code inlined around it.
+    #[inline(never)]
     fn read_control(
         &mut self,
         header: FrameHeader,
@@ -461,34 +476,7 @@ impl Receiver {
         let payload = buf.split_to(len);
         self.read = ReadState::Header;
         if incoming.compressed {
-            let limit = self.config.limits.max_message_size;
-            let inflater = self
-                .inflater
-                .as_mut()
-                .ok_or(ProtocolError::ReservedBits(RSV1))?;
-            let start = incoming.inflated.len();
-            inflater
-                .decompress(&payload, header.fin, &mut incoming.inflated, limit)
-                .map_err(|e| inflate_error(e, limit))?;
-            if let Some(utf8) = incoming.utf8.as_mut() {
-                utf8.feed(&incoming.inflated[start..])
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            if !header.fin {
-                return Ok(true);
-            }
-            if let Some(utf8) = incoming.utf8.as_mut() {
-                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            let data = Bytes::from(std::mem::take(&mut incoming.inflated));
-            let inflated = data.len();
-            let message = match incoming.kind {
-                DataKind::Text => Message::Text(Text::from_validated(data)),
-                DataKind::Binary => Message::Binary(data),
-            };
-            self.incoming = None;
-            self.events.push_back(Event::Message(message));
-            return Ok(self.continue_after_inflating(inflated, buf));
+            return self.inflate_message_frame(header.fin, &payload, buf);
         }
         if !header.fin {
             incoming.assembled.extend_from_slice(&payload);
@@ -512,13 +500,58 @@ impl Receiver {
         Ok(true)
     }
 
+    /// A compressed message's frame, whole: inflated onto the message so far, and the
+    /// message queued at its last frame. Out of line: it keeps the plain path small enough
+    /// to be inlined where every frame goes through it.
+    #[inline(never)]
+    fn inflate_message_frame(
+        &mut self,
+        fin: bool,
+        payload: &[u8],
+        buf: &BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        let limit = self.config.limits.max_message_size;
+        let (Some(incoming), Some(Inflating { inflater, .. })) =
+            (self.incoming.as_mut(), self.inflater.as_deref_mut())
+        else {
+            return Err(ProtocolError::ReservedBits(RSV1));
+        };
+        let start = incoming.inflated.len();
+        inflater
+            .decompress(payload, fin, &mut incoming.inflated, limit)
+            .map_err(|e| inflate_error(e, limit))?;
+        if let Some(utf8) = incoming.utf8.as_mut() {
+            utf8.feed(&incoming.inflated[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !fin {
+            return Ok(true);
+        }
+        if let Some(utf8) = incoming.utf8.as_mut() {
+            utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let data = Bytes::from(std::mem::take(&mut incoming.inflated));
+        let inflated = data.len();
+        let message = match incoming.kind {
+            DataKind::Text => Message::Text(Text::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        };
+        self.incoming = None;
+        self.events.push_back(Event::Message(message));
+        Ok(self.continue_after_inflating(inflated, buf))
+    }
+
     /// After an event of `inflated` bytes: whether to decode on. Not once this call has
     /// inflated a message limit's worth with bytes still left; they wait for the next call
     /// (see [`has_backlog`](Self::has_backlog)).
     fn continue_after_inflating(&mut self, inflated: usize, buf: &BytesMut) -> bool {
-        self.inflated = self.inflated.saturating_add(inflated);
-        self.backlog = self.inflated >= self.config.limits.max_message_size && !buf.is_empty();
-        !self.backlog
+        let limit = self.config.limits.max_message_size;
+        let Some(state) = self.inflater.as_deref_mut() else {
+            return true;
+        };
+        state.inflated = state.inflated.saturating_add(inflated);
+        state.backlog = state.inflated >= limit && !buf.is_empty();
+        !state.backlog
     }
 }
 

@@ -30,12 +30,10 @@ pub struct Sender {
     life: Life,
     send: SendState,
     out: Outbound,
-    /// A PONG owed while a declared frame is half sent; only the latest is kept (§5.5.3).
-    /// Rare, so boxed.
-    deferred_pong: Option<Box<Bytes>>,
     /// A close frame owed while a declared frame is half sent (rare: boxed).
     deferred_close: Option<Box<CloseFrame>>,
-    /// The automatic PONGs queued and not yet written; `None` while there are none.
+    /// The automatic PONGs queued and not yet written, and a PING held unanswered; `None`
+    /// while there are none.
     pongs: Option<Box<UnsentPongs>>,
     /// permessage-deflate's compressor, once negotiated. Boxed, like the receiver's
     /// decompressor, to keep the per-message fields close together.
@@ -90,7 +88,6 @@ impl Sender {
             life: Life::Open,
             send: SendState::Idle,
             out: Outbound::default(),
-            deferred_pong: None,
             deferred_close: None,
             pongs: None,
             deflater: None,
@@ -124,7 +121,7 @@ impl Sender {
     /// that writes from the queue in place.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(chunk) = self.out.pop() {
-            self.note_written();
+            self.note_written(chunk.len());
             return Some(Transmit::Data(chunk));
         }
         self.take_shutdown().then_some(Transmit::Shutdown)
@@ -158,7 +155,7 @@ impl Sender {
     /// whether the transport should now be shut down.
     pub fn advance_transmit(&mut self, n: usize) {
         self.out.advance(n);
-        self.note_written();
+        self.note_written(n);
     }
 
     /// Whether the transport should be shut down now: the close handshake is over, everything
@@ -178,9 +175,9 @@ impl Sender {
 
     /// After bytes leave the queue: once our close echo is among them, the handshake is over
     /// (not before: an echo deferred behind a half-sent frame has not been queued yet).
-    fn note_written(&mut self) {
+    fn note_written(&mut self, n: usize) {
         if self.pongs.is_some() {
-            self.release_pongs();
+            self.release_pongs(n);
         }
         if self.out.is_empty() && self.life == Life::CloseReceived && self.deferred_close.is_none()
         {
@@ -353,35 +350,33 @@ impl Sender {
         Ok(())
     }
 
-    /// Queues the reply to a PING; or defers it until a half-sent frame is done; or, while
-    /// [`MAX_UNSENT_PONGS`](super::MAX_UNSENT_PONGS) wait to be written, holds it until one
-    /// is (only the latest PING held is answered).
+    /// Queues the reply to a PING; or, while a half-sent frame keeps control frames out or
+    /// [`MAX_UNSENT_PONGS`](super::MAX_UNSENT_PONGS) wait to be written, holds it until it
+    /// may go (only the latest PING held is answered, §5.5.3).
     fn queue_pong(&mut self, payload: Bytes) {
-        if !self.send.can_interleave_control() {
-            self.deferred_pong = Some(Box::new(payload));
-            return;
-        }
+        let can_queue = self.send.can_interleave_control();
         let pongs = self.pongs.get_or_insert_with(Box::default);
-        pongs.written_up_to(self.out.written());
-        if pongs.is_full() {
+        if !can_queue || pongs.is_full() {
             pongs.hold(payload);
             return;
         }
         self.queue_frame(true, OpCode::Pong, payload);
-        let end = self.out.end();
+        let queued = self.out.len();
         if let Some(pongs) = self.pongs.as_mut() {
-            pongs.queued(end);
+            pongs.queued(queued);
         }
     }
 
-    /// Forgets the PONGs written by now, queues a held one if there is room, and drops the
-    /// bookkeeping once nothing is left in it.
-    fn release_pongs(&mut self) {
+    /// After `n` more bytes are written (or a half-sent frame is done, `n` = 0): forgets the
+    /// PONGs that are out, queues a held one if it may go now, and drops the bookkeeping once
+    /// nothing is left in it.
+    pub(super) fn release_pongs(&mut self, n: usize) {
+        let can_queue = self.send.can_interleave_control();
         let Some(pongs) = self.pongs.as_mut() else {
             return;
         };
-        pongs.written_up_to(self.out.written());
-        let held = pongs.take_held();
+        pongs.wrote(n);
+        let held = if can_queue { pongs.take_held() } else { None };
         let idle = pongs.is_idle();
         if let Some(payload) = held {
             if self.life == Life::Open {

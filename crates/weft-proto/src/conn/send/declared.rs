@@ -105,11 +105,7 @@ impl Sender {
                     compressed: false,
                 }
             };
-            if let Some(payload) = self.deferred_pong.take() {
-                if self.state() == State::Open {
-                    self.queue_pong(*payload);
-                }
-            }
+            self.release_pongs(0);
             if let Some(frame) = self.deferred_close.take() {
                 self.queue_close(&frame);
             }
