@@ -259,6 +259,8 @@ impl Receiver {
 
     /// Fails the connection (§7.1.7): stop reading, and tell the sender to close with the
     /// error's code.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         self.read = ReadState::Done;
         self.incoming = None;
