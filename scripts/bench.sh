@@ -5,9 +5,9 @@
 # most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
 # to CPU 1. Not part of `cargo test`.
 #
-#   scripts/bench.sh                 the full matrix, 3 rounds (about 35 minutes on 2 cores,
-#                                    plus the LTO builds the first time)
-#   BENCH_QUICK=1 scripts/bench.sh   a small subset (about 8 minutes)
+#   scripts/bench.sh                 the full matrix, 3 rounds (31 minutes on 2 cores, plus
+#                                    the LTO builds the first time)
+#   BENCH_QUICK=1 scripts/bench.sh   a small subset: 6 server cells, 3 client cells
 #
 # Each cell runs BENCH_ROUNDS times (3), every server once per round in a rotating order, and
 # the report keeps each server's median round: on a shared machine one run of a cell moves by
