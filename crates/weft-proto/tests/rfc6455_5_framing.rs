@@ -265,18 +265,24 @@ fn message_before_a_protocol_error_is_answered_before_the_close() {
     assert_eq!(conn.state(), State::Closed);
 }
 
-#[test]
-fn oversized_continuation_without_an_open_message_fails_with_1002_not_1009() {
-    let mut conn = Connection::new(Role::Server, Config::default().max_frame_size(1024));
+/// The header of a masked final frame declaring 1 TiB of payload.
+fn oversized_header(opcode: OpCode) -> Vec<u8> {
     let header = FrameHeader {
         fin: true,
         rsv: 0,
-        opcode: OpCode::Continuation,
+        opcode,
         mask: Some([1, 2, 3, 4]),
         payload_len: 1 << 40,
     };
     let mut bytes = Vec::new();
     header.encode(&mut bytes);
+    bytes
+}
+
+#[test]
+fn oversized_continuation_without_an_open_message_fails_with_1002_not_1009() {
+    let mut conn = Connection::new(Role::Server, Config::default().max_frame_size(1024));
+    let bytes = oversized_header(OpCode::Continuation);
     assert_eq!(
         feed(&mut conn, &bytes),
         Err(ProtocolError::UnexpectedContinuation)
@@ -288,14 +294,7 @@ fn oversized_continuation_without_an_open_message_fails_with_1002_not_1009() {
 fn oversized_data_frame_inside_an_open_message_fails_with_1002_not_1009() {
     let mut conn = Connection::new(Role::Server, Config::default().max_frame_size(1024));
     let mut bytes = client_frame(false, OpCode::Text, b"a");
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode: OpCode::Binary,
-        mask: Some([1, 2, 3, 4]),
-        payload_len: 1 << 40,
-    };
-    header.encode(&mut bytes);
+    bytes.extend(oversized_header(OpCode::Binary));
     assert_eq!(
         feed(&mut conn, &bytes),
         Err(ProtocolError::ExpectedContinuation)
