@@ -16,7 +16,7 @@ use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Event, Message, Text};
 use crate::role::Role;
-use crate::utf8::Utf8Validator;
+use crate::utf8::{Utf8Validator, validate as validate_utf8};
 
 /// What the decoder expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,26 @@ pub(super) struct Incoming {
     compressed: bool,
     /// The inflated message so far, for a compressed message in message mode.
     inflated: Vec<u8>,
+}
+
+impl Incoming {
+    /// The state of a message whose first frame has `opcode` (Text or Binary).
+    fn first(opcode: OpCode, compressed: bool) -> Self {
+        let kind = if opcode == OpCode::Text {
+            DataKind::Text
+        } else {
+            DataKind::Binary
+        };
+        Incoming {
+            kind,
+            assembled: BytesMut::new(),
+            len: 0,
+            frames: 0,
+            utf8: (kind == DataKind::Text).then(Utf8Validator::new),
+            compressed,
+            inflated: Vec::new(),
+        }
+    }
 }
 
 /// The receiving half of a connection: decodes frames into events, and says which replies
@@ -361,23 +381,24 @@ impl Receiver {
                 limit: frame_limit,
             });
         }
-        // The order check above leaves a continuation with its message, or a first frame.
-        let incoming = self.incoming.get_or_insert_with(|| {
-            let kind = if header.opcode == OpCode::Text {
-                DataKind::Text
-            } else {
-                DataKind::Binary
-            };
-            Incoming {
-                kind,
-                assembled: BytesMut::new(),
-                len: 0,
-                frames: 0,
-                utf8: (kind == DataKind::Text).then(Utf8Validator::new),
-                compressed: starts_compressed,
-                inflated: Vec::new(),
+        let fragment_mode = self.config.is_fragment_mode();
+        if self.incoming.is_none() && header.fin && !starts_compressed && !fragment_mode {
+            // A whole message in one frame, the common case: it needs no assembly state
+            // unless its payload arrives in pieces (see `read_message_frame`).
+            if limits.max_fragments == 0 {
+                return Err(ProtocolError::TooManyFragments { limit: 0 });
             }
-        });
+            if header.payload_len > limits.max_message_size as u64 {
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: limits.max_message_size,
+                });
+            }
+            return Ok(());
+        }
+        // The order check above leaves a continuation with its message, or a first frame.
+        let incoming = self
+            .incoming
+            .get_or_insert_with(|| Incoming::first(header.opcode, starts_compressed));
         incoming.frames += 1;
         if incoming.frames > limits.max_fragments {
             return Err(ProtocolError::TooManyFragments {
@@ -386,10 +407,7 @@ impl Receiver {
         }
         incoming.len = incoming.len.saturating_add(header.payload_len);
         // A compressed message is held to the limit as it inflates instead.
-        if !self.config.is_fragment_mode()
-            && !incoming.compressed
-            && incoming.len > limits.max_message_size as u64
-        {
+        if !fragment_mode && !incoming.compressed && incoming.len > limits.max_message_size as u64 {
             return Err(ProtocolError::MessageTooLarge {
                 limit: limits.max_message_size,
             });
@@ -452,11 +470,19 @@ impl Receiver {
         done: u64,
         buf: &mut BytesMut,
     ) -> Result<bool, ProtocolError> {
-        let Some(incoming) = self.incoming.as_mut() else {
-            return Err(ProtocolError::UnexpectedContinuation);
-        };
         // Fits: the message limit (a usize) bounds the frame in message mode.
         let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
+        // No message open: `accept_header` found this frame to be a whole message.
+        if self.incoming.is_none() && buf.len() >= len {
+            return self.read_whole_message(header, len, buf);
+        }
+        // A whole message arriving in pieces is checked piece by piece like a longer one.
+        let incoming = self.incoming.get_or_insert_with(|| {
+            let mut incoming = Incoming::first(header.opcode, false);
+            incoming.frames = 1;
+            incoming.len = header.payload_len;
+            incoming
+        });
         let done = done as usize;
         let available = buf.len().min(len);
         if available > done {
@@ -498,6 +524,31 @@ impl Receiver {
             DataKind::Binary => Message::Binary(data),
         };
         self.incoming = None;
+        self.events.push_back(Event::Message(message));
+        Ok(true)
+    }
+
+    /// A message of one frame, all of it in `buf`: unmasked, checked and queued with no
+    /// assembly state. Nothing of its payload has been looked at yet (a frame whose payload
+    /// arrived in pieces has a message open and goes the longer way).
+    fn read_whole_message(
+        &mut self,
+        header: FrameHeader,
+        len: usize,
+        buf: &mut BytesMut,
+    ) -> Result<bool, ProtocolError> {
+        let mut payload = buf.split_to(len);
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        self.read = ReadState::Header;
+        let data = payload.freeze();
+        let message = if header.opcode == OpCode::Text {
+            validate_utf8(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Message::Text(Text::from_validated(data))
+        } else {
+            Message::Binary(data)
+        };
         self.events.push_back(Event::Message(message));
         Ok(true)
     }

@@ -22,12 +22,11 @@ pub fn new_mask_key() -> [u8; 4] {
 /// assert_eq!(whole, parts);
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset % 4);
+    // The key as seen from `offset` bytes in: byte i of a little-endian word is the lowest.
+    let key = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    let wide = u64::from(key) | (u64::from(key) << 32);
     // Eight words per step: the compiler turns this loop into wide vector XORs, which keeps
     // masking close to memcpy speed without `unsafe`.
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
         for word in block.chunks_exact_mut(8) {
@@ -39,7 +38,19 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for word in &mut words {
         xor_word(word, wide);
     }
-    for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    // Under eight bytes left, starting at a multiple of four: the key is aligned again.
+    let tail = words.into_remainder();
+    let (half, bytes) = if tail.len() >= 4 {
+        tail.split_at_mut(4)
+    } else {
+        tail.split_at_mut(0)
+    };
+    if !half.is_empty() {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(half);
+        half.copy_from_slice(&(u32::from_le_bytes(word) ^ key).to_le_bytes());
+    }
+    for (byte, k) in bytes.iter_mut().zip(key.to_le_bytes()) {
         *byte ^= k;
     }
 }
@@ -47,17 +58,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 fn xor_word(word: &mut [u8], key: u64) {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(word);
-    word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ key).to_ne_bytes());
-}
-
-/// The key as seen from `shift` bytes into the payload.
-fn rotate(key: [u8; 4], shift: usize) -> [u8; 4] {
-    [
-        key[shift % 4],
-        key[(shift + 1) % 4],
-        key[(shift + 2) % 4],
-        key[(shift + 3) % 4],
-    ]
+    word.copy_from_slice(&(u64::from_le_bytes(bytes) ^ key).to_le_bytes());
 }
 
 #[cfg(test)]
