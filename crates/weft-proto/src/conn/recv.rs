@@ -6,6 +6,9 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 mod fragment;
+mod incoming;
+
+use incoming::OpenMessage;
 
 use super::Reply;
 use super::events::EventQueue;
@@ -16,7 +19,7 @@ use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Event, Message, Text};
 use crate::role::Role;
-use crate::utf8::{Utf8Validator, validate as validate_utf8};
+use crate::utf8::validate as validate_utf8;
 
 /// What the decoder expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,44 +47,6 @@ impl ReadState {
     }
 }
 
-/// A data message being received.
-#[derive(Debug)]
-pub(super) struct Incoming {
-    kind: DataKind,
-    /// The frames so far, in message mode. Empty until a second frame arrives, so a message of
-    /// one frame is handed out straight from the read buffer without a copy.
-    assembled: BytesMut,
-    /// Payload bytes so far, the current frame included.
-    len: u64,
-    /// Frames so far, the current one included.
-    frames: usize,
-    utf8: Option<Utf8Validator>,
-    /// Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6).
-    compressed: bool,
-    /// The inflated message so far, for a compressed message in message mode.
-    inflated: Vec<u8>,
-}
-
-impl Incoming {
-    /// The state of a message whose first frame has `opcode` (Text or Binary).
-    fn first(opcode: OpCode, compressed: bool) -> Self {
-        let kind = if opcode == OpCode::Text {
-            DataKind::Text
-        } else {
-            DataKind::Binary
-        };
-        Incoming {
-            kind,
-            assembled: BytesMut::new(),
-            len: 0,
-            frames: 0,
-            utf8: (kind == DataKind::Text).then(Utf8Validator::new),
-            compressed,
-            inflated: Vec::new(),
-        }
-    }
-}
-
 /// The receiving half of a connection: decodes frames into events, and says which replies
 /// the sending half owes (see [`Reply`]).
 ///
@@ -96,7 +61,7 @@ pub struct Receiver {
     /// RSV bits that a negotiated extension owns; any other set bit fails the connection.
     reserved_bits: u8,
     read: ReadState,
-    incoming: Option<Incoming>,
+    incoming: OpenMessage,
     events: EventQueue,
     replies: VecDeque<Reply>,
     /// Whether the application has caught up: its last look for an event found none. Until
@@ -131,7 +96,7 @@ impl Receiver {
             config,
             reserved_bits: 0,
             read: ReadState::Header,
-            incoming: None,
+            incoming: OpenMessage::default(),
             events: EventQueue::default(),
             replies: VecDeque::new(),
             caught_up: true,
@@ -246,7 +211,7 @@ impl Receiver {
             }));
         }
         self.read = ReadState::Done;
-        self.incoming = None;
+        self.incoming.clear();
         self.replies.push_back(Reply::Eof);
     }
 
@@ -283,7 +248,7 @@ impl Receiver {
     #[inline(never)]
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         self.read = ReadState::Done;
-        self.incoming = None;
+        self.incoming.clear();
         self.error = Some(Box::new(error.clone()));
         self.replies.push_back(Reply::Fail(CloseFrame {
             code: error.close_code(),
@@ -350,17 +315,17 @@ impl Receiver {
         }
         // §5.4 before the sizes: a frame out of order is a protocol error (1002) whatever
         // length it declares.
-        match (header.opcode, self.incoming.as_ref()) {
-            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Continuation, Some(_)) => {}
-            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (_, None) => {}
+        match (header.opcode, self.incoming.is_open()) {
+            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, true) => {}
+            (_, true) => return Err(ProtocolError::ExpectedContinuation),
+            (_, false) => {}
         }
         let limits = self.config.limits;
         // With no inflater, RSV1 belongs to an extension of the caller's, which gets the
         // payload as it came.
         let starts_compressed = rsv1 && self.inflater.is_some();
-        let compressed = match self.incoming.as_ref() {
+        let compressed = match self.incoming.get() {
             Some(incoming) => incoming.compressed,
             None => starts_compressed,
         };
@@ -382,7 +347,7 @@ impl Receiver {
             });
         }
         let fragment_mode = self.config.is_fragment_mode();
-        if self.incoming.is_none() && header.fin && !starts_compressed && !fragment_mode {
+        if !self.incoming.is_open() && header.fin && !starts_compressed && !fragment_mode {
             // A whole message in one frame, the common case: it needs no assembly state
             // unless its payload arrives in pieces (see `read_message_frame`).
             if limits.max_fragments == 0 {
@@ -396,9 +361,7 @@ impl Receiver {
             return Ok(());
         }
         // The order check above leaves a continuation with its message, or a first frame.
-        let incoming = self
-            .incoming
-            .get_or_insert_with(|| Incoming::first(header.opcode, starts_compressed));
+        let incoming = self.incoming.get_or_start(header.opcode, starts_compressed);
         incoming.frames += 1;
         if incoming.frames > limits.max_fragments {
             return Err(ProtocolError::TooManyFragments {
@@ -455,7 +418,7 @@ impl Receiver {
     fn read_close(&mut self, payload: &Bytes) -> Result<(), ProtocolError> {
         let frame = CloseFrame::parse(payload)?;
         self.read = ReadState::Done;
-        self.incoming = None;
+        self.incoming.clear();
         self.peer_closed = true;
         self.replies.push_back(Reply::Close(frame.clone()));
         self.events.push_back(Event::Close(frame));
@@ -473,16 +436,16 @@ impl Receiver {
         // Fits: the message limit (a usize) bounds the frame in message mode.
         let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
         // No message open: `accept_header` found this frame to be a whole message.
-        if self.incoming.is_none() && buf.len() >= len {
+        if !self.incoming.is_open() && buf.len() >= len {
             return self.read_whole_message(header, len, buf);
         }
         // A whole message arriving in pieces is checked piece by piece like a longer one.
-        let incoming = self.incoming.get_or_insert_with(|| {
-            let mut incoming = Incoming::first(header.opcode, false);
+        let starting = !self.incoming.is_open();
+        let incoming = self.incoming.get_or_start(header.opcode, false);
+        if starting {
             incoming.frames = 1;
             incoming.len = header.payload_len;
-            incoming
-        });
+        }
         let done = done as usize;
         let available = buf.len().min(len);
         if available > done {
@@ -523,7 +486,7 @@ impl Receiver {
             DataKind::Text => Message::Text(Text::from_validated(data)),
             DataKind::Binary => Message::Binary(data),
         };
-        self.incoming = None;
+        self.incoming.finish();
         self.events.push_back(Event::Message(message));
         Ok(true)
     }
@@ -565,7 +528,7 @@ impl Receiver {
     ) -> Result<bool, ProtocolError> {
         let limit = self.config.limits.max_message_size;
         let (Some(incoming), Some(Inflating { inflater, .. })) =
-            (self.incoming.as_mut(), self.inflater.as_deref_mut())
+            (self.incoming.get_mut(), self.inflater.as_deref_mut())
         else {
             return Err(ProtocolError::ReservedBits(RSV1));
         };
@@ -589,7 +552,7 @@ impl Receiver {
             DataKind::Text => Message::Text(Text::from_validated(data)),
             DataKind::Binary => Message::Binary(data),
         };
-        self.incoming = None;
+        self.incoming.finish();
         self.events.push_back(Event::Message(message));
         Ok(self.continue_after_inflating(inflated, buf))
     }

@@ -19,7 +19,7 @@ impl Receiver {
         done: u64,
         buf: &mut BytesMut,
     ) -> Result<bool, ProtocolError> {
-        let Some(incoming) = self.incoming.as_mut() else {
+        let Some(incoming) = self.incoming.get_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         let remaining = header.payload_len - done;
@@ -66,7 +66,7 @@ impl Receiver {
         };
         self.read = if bytes_left == 0 {
             if header.fin {
-                self.incoming = None;
+                self.incoming.finish();
             }
             ReadState::Header
         } else {
