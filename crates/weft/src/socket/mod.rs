@@ -55,26 +55,29 @@ use timers::{Due, Timers};
 /// # }
 /// ```
 #[derive(Debug)]
+#[repr(C)]
 pub struct WebSocket<S> {
+    // In the order a message touches them, the rarely used last: with thousands of
+    // connections every cache line a message touches is a likely miss (`repr(C)` keeps the
+    // order; the compiler would sort by alignment).
     /// `None` only after the transport moved to the background close of a dropped handle.
     io: Option<S>,
-    conn: Connection,
     read_buf: BytesMut,
     writes: WriteQueue,
-    /// Shared by every connection of a server; behind pointers because neither is touched
-    /// per message, and keeping them out of line keeps the per-message state compact.
-    config: Arc<WebSocketConfig>,
-    handshaken: Box<Handshaken>,
-    timers: Timers,
-    /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
-    peer_close: Option<Box<CloseFrame>>,
-    pending_error: Option<Box<Error>>,
     eof: bool,
     finished: bool,
-    /// Set by the constructor, where the bounds for spawning are known.
-    on_drop: Option<fn(WebSocket<S>)>,
+    /// Rare, so boxed: the fields touched per message stay on fewer cache lines.
+    pending_error: Option<Box<Error>>,
     /// The server registry's way in: messages for this connection, and its counters.
     link: Option<Link>,
+    /// Shared by every connection of a server.
+    config: Arc<WebSocketConfig>,
+    conn: Connection,
+    timers: Timers,
+    peer_close: Option<Box<CloseFrame>>,
+    handshaken: Box<Handshaken>,
+    /// Set by the constructor, where the bounds for spawning are known.
+    on_drop: Option<fn(WebSocket<S>)>,
 }
 
 impl<S> WebSocket<S>
