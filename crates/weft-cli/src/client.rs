@@ -17,12 +17,12 @@ use weft::client::proxy::Proxy;
 use weft::client::tls::{Roots, TlsOptions};
 use weft::proto::{Config, HandshakeError};
 use weft::{
-    ClientBuilder, CloseCode, CloseFrame, Error, Event, Keepalive, Message, WebSocket,
-    WebSocketConfig, WsWriter,
+    ClientBuilder, CloseCode, CloseFrame, Event, Keepalive, Message, WebSocket, WebSocketConfig,
+    WsWriter,
 };
 
 use crate::cli::{ClientArgs, Linger};
-use crate::exit::{Failure, Status};
+use crate::exit::{Failure, Status, refusal};
 use crate::input::{self, Encoder, Framing, Piece};
 use crate::output::{BinaryFormat, Output, print_head, response_head};
 
@@ -78,9 +78,9 @@ async fn session(args: &ClientArgs, output: &Output) -> Result<(), Failure> {
     let builder = builder(args, url)?;
 
     let (ws, response) = builder.connect_with_response().await.map_err(|error| {
-        if let Error::Handshake(HandshakeError::UnexpectedStatus {
+        if let Some(HandshakeError::UnexpectedStatus {
             status, headers, ..
-        }) = &error
+        }) = refusal(&error)
         {
             if args.verbose {
                 print_head("< ", &response_head(*status, headers));

@@ -119,27 +119,28 @@ impl Failure {
                 Status::Usage
             }
             Error::Io(_) | Error::Tls(_) | Error::Proxy(_) => Status::Connect,
-            Error::Handshake(HandshakeError::UnexpectedStatus { .. }) | Error::Redirect { .. } => {
+            Error::Handshake(e) if matches!(**e, HandshakeError::UnexpectedStatus { .. }) => {
                 Status::Refused
             }
+            Error::Redirect { .. } => Status::Refused,
             Error::Handshake(_) | Error::Protocol(_) => Status::Protocol,
             Error::Timeout(_) => Status::Timeout,
             Error::ConnectionLost => Status::Abnormal,
             // `Error` is non-exhaustive; a kind added later is at least a connection failure.
             _ => Status::Connect,
         };
-        let message = match error {
-            Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => format!(
+        let message = match (error, refusal(error)) {
+            (_, Some(HandshakeError::UnexpectedStatus { status, .. })) => format!(
                 "HTTP {} {}",
                 status.as_u16(),
                 status.canonical_reason().unwrap_or("")
             )
             .trim_end()
             .to_owned(),
-            Error::Redirect { status, location } => {
+            (Error::Redirect { status, location }, _) => {
                 format!("HTTP {status} redirect to {location} (not followed)")
             }
-            other => other.to_string(),
+            (other, _) => other.to_string(),
         };
         Failure::new(status, message)
     }
@@ -154,6 +155,14 @@ impl Failure {
             _ => Status::Abnormal,
         };
         Failure::new(status, error.to_string())
+    }
+}
+
+/// The handshake error behind `error`, if it is one.
+pub(crate) fn refusal(error: &Error) -> Option<&HandshakeError> {
+    match error {
+        Error::Handshake(e) => Some(e),
+        _ => None,
     }
 }
 

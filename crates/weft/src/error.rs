@@ -3,6 +3,7 @@
 use std::io;
 
 use thiserror::Error;
+use weft_proto::handshake::client::RequestError;
 use weft_proto::{HandshakeError, ProtocolError, UsageError};
 
 use crate::client::proxy::ProxyError;
@@ -11,6 +12,27 @@ use crate::client::tls::TlsError;
 /// What went wrong with a connection, its handshake, or a call.
 ///
 /// A clean close is never an error: a connection's stream of messages simply ends.
+///
+/// The variants for setting a connection up hold their details boxed, which keeps the
+/// type at 32 bytes: every `Result` of a receive carries one, and an error's size is
+/// copied with each message however rarely it is an error.
+///
+/// ```
+/// use weft::Error;
+/// use weft::proto::HandshakeError;
+///
+/// fn refused_with(error: &Error) -> Option<u16> {
+///     match error {
+///         Error::Handshake(e) => match &**e {
+///             HandshakeError::UnexpectedStatus { status, .. } => Some(status.as_u16()),
+///             _ => None,
+///         },
+///         _ => None,
+///     }
+/// }
+/// # assert_eq!(std::mem::size_of::<Error>(), 32);
+/// # assert_eq!(refused_with(&Error::ConnectionLost), None);
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,13 +44,13 @@ pub enum Error {
     Protocol(#[from] ProtocolError),
     /// The opening handshake failed.
     #[error("handshake failed: {0}")]
-    Handshake(#[from] HandshakeError),
+    Handshake(Box<HandshakeError>),
     /// The call is not allowed in the connection's state.
     #[error("{0}")]
     Usage(#[from] UsageError),
     /// The client's request could not be built from what the caller gave.
     #[error("bad request: {0}")]
-    Request(#[from] weft_proto::handshake::client::RequestError),
+    Request(Box<RequestError>),
     /// An extra header whose name or value is not valid HTTP.
     #[error("invalid header {name:?}")]
     InvalidHeader {
@@ -43,10 +65,10 @@ pub enum Error {
     Url(#[from] UrlError),
     /// TLS could not be set up or its handshake failed.
     #[error("TLS: {0}")]
-    Tls(#[from] TlsError),
+    Tls(Box<TlsError>),
     /// The proxy refused or broke the tunnel.
     #[error("proxy: {0}")]
-    Proxy(#[from] ProxyError),
+    Proxy(Box<ProxyError>),
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(Timeout),
@@ -63,6 +85,24 @@ pub enum Error {
         location: String,
     },
 }
+
+/// The boxed variants convert from their unboxed errors, so `?` works on either.
+macro_rules! boxed_from {
+    ($($variant:ident($error:ty)),*) => {$(
+        impl From<$error> for Error {
+            fn from(error: $error) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Handshake(HandshakeError),
+    Request(RequestError),
+    Tls(TlsError),
+    Proxy(ProxyError)
+);
 
 /// Which deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -264,11 +264,14 @@ fn blocking_non_101_is_handshake_error_with_status() {
 
     let err = client(&url).connect().unwrap_err();
 
-    let Error::Handshake(HandshakeError::UnexpectedStatus {
+    let Error::Handshake(refusal) = err else {
+        panic!("expected a handshake error, got {err:?}");
+    };
+    let HandshakeError::UnexpectedStatus {
         status, body_start, ..
-    }) = err
+    } = *refusal
     else {
-        panic!("expected UnexpectedStatus, got {err:?}");
+        panic!("expected UnexpectedStatus, got {refusal:?}");
     };
     assert_eq!(status, 200);
     assert_eq!(&body_start[..], b"hi");

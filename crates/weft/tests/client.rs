@@ -72,12 +72,15 @@ async fn non_101_answer_is_an_error_with_status_headers_and_body() {
         .connect()
         .await
         .unwrap_err();
-    match err {
-        Error::Handshake(HandshakeError::UnexpectedStatus {
+    let Error::Handshake(refusal) = err else {
+        panic!("expected a handshake error, got {err:?}");
+    };
+    match *refusal {
+        HandshakeError::UnexpectedStatus {
             status,
             headers,
             body_start,
-        }) => {
+        } => {
             assert_eq!(status.as_u16(), 200);
             assert_eq!(headers.get("content-type").unwrap(), "text/plain");
             assert_eq!(&body_start[..], b"hello");
@@ -104,7 +107,7 @@ async fn redirect_is_an_error_unless_following_is_asked() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) if status.as_u16() == 302)
+        matches!(err, Error::Handshake(e) if matches!(*e, HandshakeError::UnexpectedStatus { status, .. } if status.as_u16() == 302))
     );
     let ws = ClientBuilder::new(&url)
         .no_proxy()

@@ -39,7 +39,7 @@ use weft_proto::{HandshakeError, Role};
 
 use crate::client::Target;
 use crate::client::gate;
-use crate::client::options::{ClientOptions, RequestHook, client_builder_methods};
+use crate::client::options::{Attempt, ClientOptions, RequestHook, client_builder_methods};
 use crate::client::proxy::{self, ProxyError};
 use crate::client::tls::{self, TlsError};
 use crate::error::{Error, Result, Timeout};
@@ -137,26 +137,10 @@ impl ClientBuilder {
         let mut target = Target::parse(&self.url)?;
         let mut redirects = 0;
         loop {
-            match self.open(&target) {
-                Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-                    status, headers, ..
-                })) if status.is_redirection() && self.options.max_redirects > 0 => {
-                    let location = headers
-                        .get(http::header::LOCATION)
-                        .and_then(|value| value.to_str().ok())
-                        .ok_or(Error::Handshake(HandshakeError::MalformedResponse(
-                            "redirect without Location",
-                        )))?;
-                    redirects += 1;
-                    if redirects > self.options.max_redirects {
-                        return Err(Error::Redirect {
-                            status: status.as_u16(),
-                            location: location.to_owned(),
-                        });
-                    }
-                    target = self.options.follow(&target, status.as_u16(), location)?;
-                }
-                other => return other,
+            let outcome = self.open(&target);
+            match self.options.after_attempt(&target, outcome, &mut redirects) {
+                Attempt::Follow(next) => target = next,
+                Attempt::Done(outcome) => return outcome,
             }
         }
     }
@@ -183,7 +167,7 @@ impl ClientBuilder {
             )
             .map_err(|e| match e {
                 TlsError::Handshake(io) if is_timeout(&io) => Error::Timeout(Timeout::Handshake),
-                e => Error::Tls(e),
+                e => e.into(),
             })?;
             let (accepted, leftover) = exchange(&mut tls, &mut handshake, hook)?;
             // The session (and any plaintext it already decrypted) moves onto the owned
@@ -242,7 +226,7 @@ fn connect_tcp(target: &Target, options: &ClientOptions) -> Result<TcpStream> {
     )
     .map_err(|e| match e {
         ProxyError::Io(io) if is_timeout(&io) => Error::Timeout(Timeout::Connect),
-        e => Error::Proxy(e),
+        e => e.into(),
     })?;
     Ok(tcp)
 }
@@ -298,9 +282,10 @@ fn exchange<T: Read + Write>(
     loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
-                return Err(Error::Handshake(HandshakeError::MalformedResponse(
+                return Err(HandshakeError::MalformedResponse(
                     "connection closed before the response ended",
-                )));
+                )
+                .into());
             }
             Ok(n) => n.min(chunk.len()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

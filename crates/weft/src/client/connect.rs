@@ -11,7 +11,7 @@ use weft_proto::handshake::client::ClientAccepted;
 use weft_proto::{HandshakeError, Role};
 
 use super::gate;
-use super::options::{ClientOptions, client_builder_methods};
+use super::options::{Attempt, ClientOptions, client_builder_methods};
 use super::stream::MaybeTlsStream;
 use super::target::Target;
 use super::{proxy, tls};
@@ -107,33 +107,13 @@ impl ClientBuilder {
         let mut options = self.options;
         let mut redirects = 0;
         loop {
-            match open(&target, &options).await {
-                Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-                    status, headers, ..
-                })) if status.is_redirection() && options.max_redirects > 0 => {
-                    let location = location(&headers).ok_or(Error::Handshake(
-                        HandshakeError::MalformedResponse("redirect without Location"),
-                    ))?;
-                    redirects += 1;
-                    if redirects > options.max_redirects {
-                        return Err(Error::Redirect {
-                            status: status.as_u16(),
-                            location,
-                        });
-                    }
-                    target = options.follow(&target, status.as_u16(), &location)?;
-                }
-                other => return other,
+            let outcome = open(&target, &options).await;
+            match options.after_attempt(&target, outcome, &mut redirects) {
+                Attempt::Follow(next) => target = next,
+                Attempt::Done(outcome) => return outcome,
             }
         }
     }
-}
-
-fn location(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get(http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// One attempt at `target`: no redirects.
@@ -168,9 +148,10 @@ async fn open(
         let mut buf = BytesMut::with_capacity(1024);
         loop {
             if stream.read_buf(&mut buf).await? == 0 {
-                return Err(Error::Handshake(HandshakeError::MalformedResponse(
+                return Err(HandshakeError::MalformedResponse(
                     "connection closed before the response ended",
-                )));
+                )
+                .into());
             }
             if let Some(accepted) = handshake.handle_response(&mut buf)? {
                 return Ok::<_, Error>((stream, accepted, buf));

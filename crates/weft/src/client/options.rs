@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use weft_proto::HandshakeError;
 use weft_proto::extensions::deflate;
 use weft_proto::handshake::client::{ClientHandshake, ClientRequest};
 
@@ -14,6 +15,14 @@ use super::target::Target;
 use super::tls::TlsOptions;
 use crate::config::WebSocketConfig;
 use crate::error::Error;
+
+/// What a client does after one attempt to connect.
+pub(crate) enum Attempt<T> {
+    /// Hand this back to the caller.
+    Done(Result<T, Error>),
+    /// Try again here: the server redirected.
+    Follow(Target),
+}
 
 /// Whether and how to use a proxy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -126,6 +135,45 @@ impl ClientOptions {
             });
         }
         Ok(next)
+    }
+
+    /// What follows one attempt at `from`: a redirect to follow, or the outcome to hand
+    /// back. `redirects` counts the redirects followed so far, across attempts.
+    pub(crate) fn after_attempt<T>(
+        &mut self,
+        from: &Target,
+        outcome: Result<T, Error>,
+        redirects: &mut usize,
+    ) -> Attempt<T> {
+        let Err(Error::Handshake(refusal)) = &outcome else {
+            return Attempt::Done(outcome);
+        };
+        let HandshakeError::UnexpectedStatus {
+            status, headers, ..
+        } = &**refusal
+        else {
+            return Attempt::Done(outcome);
+        };
+        if !status.is_redirection() || self.max_redirects == 0 {
+            return Attempt::Done(outcome);
+        }
+        let status = status.as_u16();
+        let Some(location) = headers
+            .get(http::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+        else {
+            let missing = HandshakeError::MalformedResponse("redirect without Location");
+            return Attempt::Done(Err(missing.into()));
+        };
+        *redirects += 1;
+        if *redirects > self.max_redirects {
+            return Attempt::Done(Err(Error::Redirect { status, location }));
+        }
+        match self.follow(from, status, &location) {
+            Ok(next) => Attempt::Follow(next),
+            Err(e) => Attempt::Done(Err(e)),
+        }
     }
 
     /// The proxy to use for `target`, if any.
