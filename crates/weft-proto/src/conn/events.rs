@@ -27,7 +27,10 @@ impl EventQueue {
         // Asked on every poll, and most polls find nothing: then there is nothing to move.
         self.head.as_ref()?;
         let event = self.head.take();
-        self.head = self.rest.pop_front();
+        // Usually nothing waits behind it; then the head is left empty, not rewritten.
+        if !self.rest.is_empty() {
+            self.head = self.rest.pop_front();
+        }
         event
     }
 
