@@ -288,9 +288,19 @@ fn server_rejects_wrong_version_with_426_and_version_header() {
 }
 
 #[test]
-fn server_rejects_missing_version_with_426() {
+fn server_rejects_missing_version_with_400() {
     let error = refused_replacing("Sec-WebSocket-Version: 13\r\n", "");
-    assert_eq!(error.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(error, HandshakeError::MissingVersion);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn server_rejects_repeated_version_with_426() {
+    let error = refused_replacing(
+        "Sec-WebSocket-Version: 13\r\n",
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 8\r\n",
+    );
+    assert_eq!(error, HandshakeError::UnsupportedVersion);
 }
 
 #[test]

@@ -68,13 +68,17 @@ pub enum HandshakeError {
     /// No `Sec-WebSocket-Key` header (§4.2.1 item 5). 400.
     #[error("no Sec-WebSocket-Key header")]
     MissingKey,
+    /// No `Sec-WebSocket-Version` header (§4.2.1 item 6): a malformed upgrade, not a version
+    /// this server lacks. 400.
+    #[error("no Sec-WebSocket-Version header")]
+    MissingVersion,
     /// `Sec-WebSocket-Key` is repeated or is not the base64 of exactly 16 bytes (§4.2.1 item 5).
     /// 400.
     #[error("Sec-WebSocket-Key is not the base64 of 16 bytes")]
     InvalidKey,
-    /// `Sec-WebSocket-Version` is missing, repeated or not 13 (§4.2.1 item 6). 426, and the
+    /// `Sec-WebSocket-Version` is repeated or not 13 (§4.2.1 item 6). 426, and the
     /// rejection carries `Sec-WebSocket-Version: 13` (§4.4).
-    #[error("Sec-WebSocket-Version is missing or not 13")]
+    #[error("Sec-WebSocket-Version is not 13")]
     UnsupportedVersion,
     /// `Sec-WebSocket-Protocol` holds something other than a list of tokens (§4.1 item 10). 400.
     #[error("Sec-WebSocket-Protocol is not a list of tokens")]
@@ -169,6 +173,7 @@ impl HandshakeError {
             | HandshakeError::UpgradeNotWebSocket
             | HandshakeError::ConnectionNotUpgrade
             | HandshakeError::MissingKey
+            | HandshakeError::MissingVersion
             | HandshakeError::InvalidKey
             | HandshakeError::InvalidProtocols
             | HandshakeError::InvalidExtensions(_) => StatusCode::BAD_REQUEST,

@@ -508,7 +508,9 @@ fn check<B>(request: &Request<B>) -> Result<Offer, HandshakeError> {
     };
     match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
         Sole::One(version) if version.as_bytes() == b"13" => {}
-        _ => return Err(HandshakeError::UnsupportedVersion),
+        Sole::Absent => return Err(HandshakeError::MissingVersion),
+        // Another version, or several: answered with the one this server speaks (§4.4).
+        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::UnsupportedVersion),
     }
     let protocols = offered_protocols(headers)?;
     let extensions = parse_extensions(&http1::joined(headers, &SEC_WEBSOCKET_EXTENSIONS))
