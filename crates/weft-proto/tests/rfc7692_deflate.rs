@@ -548,6 +548,40 @@ fn fragment_mode_also_stops_after_a_message_limit_of_inflated_bytes() {
     assert!(!server.has_backlog());
 }
 
+#[test]
+fn fragment_mode_refuses_a_message_inflating_past_the_limit_however_it_is_split() {
+    let p = params(true, 15);
+    let limit = 64 << 10;
+    let config = Config::default()
+        .max_message_size(limit)
+        .fragment_mode(true);
+    let mut sender = deflating(Role::Client, p, Config::default());
+    sender
+        .send(Message::binary(vec![0u8; 256 << 10]))
+        .expect("open");
+    let (bytes, _) = transmit(&mut sender);
+    for piece in [bytes.len(), 64, 7] {
+        let mut server = deflating(Role::Server, p, config.clone());
+        let mut result = Ok(());
+        let mut buf = BytesMut::new();
+        for chunk in bytes.chunks(piece) {
+            buf.extend_from_slice(chunk);
+            result = server.handle_data(&mut buf);
+            while server.has_backlog() && result.is_ok() {
+                result = server.handle_data(&mut buf);
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(
+            result,
+            Err(ProtocolError::MessageTooLarge { limit }),
+            "read in pieces of {piece} bytes"
+        );
+    }
+}
+
 fn fragment_bytes(conn: &mut Connection) -> usize {
     events(conn)
         .iter()

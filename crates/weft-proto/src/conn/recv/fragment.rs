@@ -35,17 +35,21 @@ impl Receiver {
         let compressed = incoming.compressed;
         let data = if compressed {
             // Fragment mode hands on inflated bytes; offset and bytes_left still describe the
-            // compressed frame on the wire.
+            // compressed frame on the wire. The message limit holds for what the whole
+            // message inflates to, so whether it is refused does not depend on how TCP split
+            // its frames into reads.
             let limit = self.config.limits.max_message_size;
             let state = self
                 .inflater
                 .as_deref_mut()
                 .ok_or(ProtocolError::ReservedBits(RSV1))?;
+            let room = limit.saturating_sub(incoming.inflated_len);
             let mut out = Vec::new();
             state
                 .inflater
-                .decompress(&data, header.fin && bytes_left == 0, &mut out, limit)
+                .decompress(&data, header.fin && bytes_left == 0, &mut out, room)
                 .map_err(|e| inflate_error(e, limit))?;
+            incoming.inflated_len += out.len();
             BytesMut::from(&out[..])
         } else {
             data

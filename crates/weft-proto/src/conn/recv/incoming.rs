@@ -24,6 +24,8 @@ pub(super) struct Incoming {
     pub(super) compressed: bool,
     /// The inflated message so far, for a compressed message in message mode.
     pub(super) inflated: Vec<u8>,
+    /// Bytes inflated so far, for a compressed message in fragment mode (which keeps none).
+    pub(super) inflated_len: usize,
 }
 
 impl Incoming {
@@ -42,6 +44,7 @@ impl Incoming {
             utf8: (kind == DataKind::Text).then(Utf8Validator::new),
             compressed,
             inflated: Vec::new(),
+            inflated_len: 0,
         }
     }
 }
@@ -84,9 +87,14 @@ impl OpenMessage {
         }
     }
 
-    /// The message is complete; its box waits for the next.
+    /// The message is complete; its box waits for the next, without its buffers: they may
+    /// share the allocation of the message just handed out, which must not outlive it here.
     pub(super) fn finish(&mut self) {
         self.open = false;
+        if let Some(incoming) = self.slot.as_deref_mut() {
+            incoming.assembled = BytesMut::new();
+            incoming.inflated = Vec::new();
+        }
     }
 
     /// Reading has ended: nothing more will be assembled.
@@ -114,6 +122,18 @@ mod tests {
         assert_eq!(second.frames, 0);
         assert_eq!(second.kind, DataKind::Binary);
         assert_eq!(Some(second as *const Incoming), first);
+    }
+
+    #[test]
+    fn a_finished_message_keeps_no_buffer() {
+        let mut message = OpenMessage::default();
+        let incoming = message.get_or_start(OpCode::Binary, false);
+        incoming.assembled.extend_from_slice(&[7; 4096]);
+        let handed_out = incoming.assembled.split().freeze();
+        message.finish();
+        let kept = message.slot.as_deref().map(|m| m.assembled.capacity());
+        assert_eq!(kept, Some(0));
+        assert_eq!(handed_out.len(), 4096);
     }
 
     #[test]
