@@ -14,8 +14,8 @@ use crate::client::tls::TlsError;
 /// A clean close is never an error: a connection's stream of messages simply ends.
 ///
 /// The variants for setting a connection up hold their details boxed, which keeps the
-/// type at 32 bytes on 64-bit targets: every `Result` of a receive carries one, and an error's size is
-/// copied with each message however rarely it is an error.
+/// type at 32 bytes on 64-bit targets: every `Result` of a receive carries one, and an
+/// error's size is copied with each message however rarely it is an error.
 ///
 /// ```
 /// use weft::Error;
