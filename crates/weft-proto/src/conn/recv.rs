@@ -13,7 +13,7 @@ use incoming::OpenMessage;
 use super::Reply;
 use super::events::EventQueue;
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_BYTES};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::error::ProtocolError;
 use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
@@ -350,32 +350,14 @@ impl Receiver {
         if !self.incoming.is_open() && header.fin && !starts_compressed && !fragment_mode {
             // A whole message in one frame, the common case: it needs no assembly state
             // unless its payload arrives in pieces (see `read_message_frame`).
-            if limits.max_fragments == 0 {
-                return Err(ProtocolError::TooManyFragments { limit: 0 });
-            }
-            if header.payload_len > limits.max_message_size as u64 {
-                return Err(ProtocolError::MessageTooLarge {
-                    limit: limits.max_message_size,
-                });
-            }
-            return Ok(());
+            return check_message(&limits, 1, header.payload_len, true);
         }
         // The order check above leaves a continuation with its message, or a first frame.
         let incoming = self.incoming.get_or_start(header.opcode, starts_compressed);
-        incoming.frames += 1;
-        if incoming.frames > limits.max_fragments {
-            return Err(ProtocolError::TooManyFragments {
-                limit: limits.max_fragments,
-            });
-        }
-        incoming.len = incoming.len.saturating_add(header.payload_len);
+        incoming.add_frame(header.payload_len);
         // A compressed message is held to the limit as it inflates instead.
-        if !fragment_mode && !incoming.compressed && incoming.len > limits.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooLarge {
-                limit: limits.max_message_size,
-            });
-        }
-        Ok(())
+        let sized = !fragment_mode && !incoming.compressed;
+        check_message(&limits, incoming.frames, incoming.len, sized)
     }
 
     // Out of line, like the inflating and fragment paths: control frames are rare next to
@@ -443,8 +425,7 @@ impl Receiver {
         let starting = !self.incoming.is_open();
         let incoming = self.incoming.get_or_start(header.opcode, false);
         if starting {
-            incoming.frames = 1;
-            incoming.len = header.payload_len;
+            incoming.add_frame(header.payload_len);
         }
         let done = done as usize;
         let available = buf.len().min(len);
@@ -569,6 +550,27 @@ impl Receiver {
         state.backlog = state.inflated >= limit && !buf.is_empty();
         !state.backlog
     }
+}
+
+/// The limits on a message of `frames` frames and `len` payload bytes so far; its size only
+/// when `sized` (message mode, uncompressed).
+fn check_message(
+    limits: &Limits,
+    frames: usize,
+    len: u64,
+    sized: bool,
+) -> Result<(), ProtocolError> {
+    if frames > limits.max_fragments {
+        return Err(ProtocolError::TooManyFragments {
+            limit: limits.max_fragments,
+        });
+    }
+    if sized && len > limits.max_message_size as u64 {
+        return Err(ProtocolError::MessageTooLarge {
+            limit: limits.max_message_size,
+        });
+    }
+    Ok(())
 }
 
 /// RSV1: permessage-deflate's "this message is compressed" bit.

@@ -29,6 +29,12 @@ pub(super) struct Incoming {
 }
 
 impl Incoming {
+    /// Counts a frame of `payload_len` bytes into the message.
+    pub(super) fn add_frame(&mut self, payload_len: u64) {
+        self.frames += 1;
+        self.len = self.len.saturating_add(payload_len);
+    }
+
     /// The state of a message whose first frame has `opcode` (Text or Binary).
     fn first(opcode: OpCode, compressed: bool) -> Self {
         let kind = if opcode == OpCode::Text {
@@ -78,7 +84,6 @@ impl OpenMessage {
         match &mut self.slot {
             Some(incoming) => {
                 if starting {
-                    // The old state's buffers go with it: a large message's are not pinned.
                     **incoming = Incoming::first(opcode, compressed);
                 }
                 incoming
