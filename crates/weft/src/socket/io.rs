@@ -210,11 +210,13 @@ fn give_back(buf: BytesMut, base: usize) {
     if grown(&buf, base) {
         return;
     }
-    let kept = match SPARE.take() {
-        Some(held) if held.capacity() >= buf.capacity() => held,
-        _ => buf,
-    };
-    SPARE.set(Some(kept));
+    SPARE.with(|spare| {
+        let kept = match spare.take() {
+            Some(held) if held.capacity() >= buf.capacity() => held,
+            _ => buf,
+        };
+        spare.set(Some(kept));
+    });
 }
 
 /// Whether `buf` grew for a large message past what is worth keeping between reads.
