@@ -15,7 +15,13 @@
 #
 # Knobs: BENCH_ROUNDS (3), BENCH_SECS (measured seconds per cell, 2), BENCH_WARMUP (1),
 # BENCH_SERVERS (which servers, default all), BENCH_PARTS (servers clients memory maxconn),
-# BENCH_IDLE (10000).
+# BENCH_IDLE (10000), BENCH_CELLS (server cells to run instead of the matrix, comma-separated,
+# e.g. "100 16 1,1 1K 1 text").
+#
+# Cells where the servers are within the round-to-round spread need more rounds to tell apart;
+# the report then counts, round by round, how often each weft build was below fastwebsockets:
+#   BENCH_PARTS=servers BENCH_SERVERS="raw fastwebsockets weft" BENCH_ROUNDS=11 \
+#       BENCH_CELLS="100 16 1,1000 16 1" scripts/bench.sh
 # The raw results go to bench/target/results-*.txt; the tables to stdout.
 set -euo pipefail
 
@@ -126,7 +132,9 @@ bytes() {
 
 # ---- Servers ----
 if [[ " $parts " == *" servers "* ]]; then
-    if [ "$quick" = 1 ]; then
+    if [ -n "${BENCH_CELLS:-}" ]; then
+        IFS=, read -r -a cells <<< "$BENCH_CELLS"
+    elif [ "$quick" = 1 ]; then
         cells=("100 16 1" "100 1K 1" "100 16 16" "100 1K 1 text" "1 64K 1" "1 1M 1")
     else
         cells=()

@@ -49,6 +49,10 @@ fn main() {
             .or_default()
             .push(row);
     }
+    let paired: Vec<(Key, Vec<String>)> = runs
+        .iter()
+        .filter_map(|(key, by_label)| Some((*key, paired_row(by_label)?)))
+        .collect();
     let mut rounds = 1;
     let mut cells: BTreeMap<Key, HashMap<String, Row>> = BTreeMap::new();
     for (key, by_label) in runs {
@@ -121,6 +125,18 @@ fn main() {
             println!("{line}");
         }
     }
+    if rounds > 1 && !paired.is_empty() {
+        println!(
+            "\n### Servers: round by round against fastwebsockets\n\n\
+             Server CPU per message over fastwebsockets' in the same round: the rounds below it \
+             of all rounds, and the median ratio [lowest–highest]. Raw TCP shows what the \
+             spread alone does to a server that does less.\n"
+        );
+        header("connections × payload × in flight", &PAIRED);
+        for (key, line) in &paired {
+            println!("| {} | {} |", describe(key), line.join(" | "));
+        }
+    }
     if !client_cells.is_empty() {
         println!(
             "\n### Clients against echo_fastwebsockets: msgs/s, and client CPU µs per message (÷ hand-built load generator)\n"
@@ -182,6 +198,44 @@ fn main() {
         "\n† the load generator used ≥ 90 % of its core (the cell may measure it, not the server); \
          ! errors (see the log)."
     );
+}
+
+/// The servers compared with fastwebsockets round by round.
+const PAIRED: [&str; 3] = ["raw", "weft", "weft-serve"];
+
+/// One cell's round-by-round comparison with fastwebsockets, or `None` without it. A
+/// server's i-th result in a cell ran in round i, beside fastwebsockets' i-th: the script
+/// runs every server once per round and appends results in order.
+fn paired_row(by_label: &HashMap<String, Vec<Row>>) -> Option<Vec<String>> {
+    let field = "srv_cpu_us_per_msg";
+    let fws = by_label.get("fastwebsockets")?;
+    let line = PAIRED
+        .iter()
+        .map(|label| {
+            let Some(runs) = by_label.get(*label) else {
+                return "–".to_owned();
+            };
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .zip(fws)
+                .filter(|(_, f)| num(f, field) > 0.0)
+                .map(|(r, f)| num(r, field) / num(f, field))
+                .collect();
+            if ratios.is_empty() {
+                return "–".to_owned();
+            }
+            ratios.sort_by(f64::total_cmp);
+            let below = ratios.iter().filter(|&&r| r < 1.0).count();
+            format!(
+                "{below}/{} · {:.2} [{:.2}–{:.2}]",
+                ratios.len(),
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            )
+        })
+        .collect();
+    Some(line)
 }
 
 fn header(first: &str, cols: &[&str]) {
