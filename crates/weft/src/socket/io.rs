@@ -16,6 +16,10 @@ thread_local! {
     /// idle connections hold no read buffer, busy ones reuse one without allocating.
     static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
 
+    /// Whether large frames are arriving on this thread: the last read that started on an
+    /// empty buffer filled more than the base size, or a frame in progress wanted more.
+    static LARGE: Cell<bool> = const { Cell::new(false) };
+
     /// Where small writes are gathered into one buffer; taken and put back around each use.
     static GATHERED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
@@ -184,7 +188,19 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         if grown(buf, base) {
             // Shrink back after a large message instead of pinning its memory.
             *buf = BytesMut::with_capacity(base);
+        } else if LARGE.get() && buf.capacity() > 0 {
+            // What is left after earlier frames split off is the tail of the allocation; once
+            // they are gone, take the whole of it back (nothing to copy), so the next frame
+            // starts at its front. Otherwise a frame longer than the tail is copied to the
+            // front when its length is read: 16 KiB of every 64 KiB message on one connection.
+            // Only while large frames arrive: for small ones the tail is room enough, and the
+            // reclaim would cost every message about 90 instructions.
+            let _ = buf.try_reclaim(buf.capacity() + 1);
         }
+    }
+    let starts_frame = buf.is_empty();
+    if wanted > base {
+        LARGE.set(true);
     }
     let spare = buf.capacity() - buf.len();
     let want = wanted.clamp(base, 1 << 20);
@@ -198,6 +214,11 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     }
     // tokio-util reads into the spare capacity without zeroing it first.
     let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
+    if let Poll::Ready(Ok(n)) = polled {
+        if starts_frame && n > 0 {
+            LARGE.set(n > base);
+        }
+    }
     if polled.is_pending() && buf.is_empty() {
         give_back(std::mem::take(buf), base);
     }
@@ -222,4 +243,49 @@ fn give_back(buf: BytesMut, base: usize) {
 /// Whether `buf` grew for a large message past what is worth keeping between reads.
 fn grown(buf: &BytesMut, base: usize) -> bool {
     buf.capacity() > base * 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_once(src: &[u8], buf: &mut BytesMut, wanted: usize, base: usize) -> usize {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut reader = src;
+        match poll_read_into(&mut reader, buf, wanted, base, &mut cx) {
+            Poll::Ready(Ok(n)) => n,
+            other => panic!("read did not complete: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn emptied_tail_takes_its_allocation_back_while_large_frames_arrive() {
+        let base = 16 * 1024;
+        // A 96 KiB buffer whose first 64 KiB (a large message) was split off and dropped.
+        let mut buf = BytesMut::with_capacity(96 * 1024);
+        buf.resize(64 * 1024, 0);
+        drop(buf.split_to(64 * 1024));
+        assert!(buf.capacity() < 40 * 1024);
+        // A frame in progress (its first bytes in hand) wanted more than the base size:
+        // large frames are arriving.
+        let mut probe = BytesMut::from(&[0x82, 0x7f][..]);
+        read_once(&[0; 8], &mut probe, 64 * 1024, base);
+
+        // The next frame starts at the front of the whole allocation, in one read.
+        let next = vec![7u8; 40 * 1024];
+        assert_eq!(read_once(&next, &mut buf, 0, base), next.len());
+        assert_eq!(&buf[..], &next[..]);
+    }
+
+    #[test]
+    fn small_frames_leave_the_tail_in_place() {
+        let base = 16 * 1024;
+        read_once(&[0; 8], &mut BytesMut::with_capacity(base), 0, base);
+        let mut buf = BytesMut::with_capacity(96 * 1024);
+        buf.resize(64 * 1024, 0);
+        drop(buf.split_to(64 * 1024));
+        let tail = buf.capacity();
+        // Small frames: the read fills the tail it has, without reclaiming the allocation.
+        assert_eq!(read_once(&vec![7u8; 40 * 1024], &mut buf, 0, base), tail);
+    }
 }
