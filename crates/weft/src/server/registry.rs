@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     mailbox: Mutex<Mailbox>,
 }
 
+/// Entries an emptied mailbox may keep room for; more is freed when it drains.
+const MAILBOX_KEEP: usize = 4;
+
 #[derive(Debug)]
 struct Mailbox {
     queue: VecDeque<Outgoing>,
@@ -149,6 +152,12 @@ impl Link {
         let out = mailbox.queue.pop_front();
         if mailbox.queue.is_empty() {
             self.shared.has_mail.store(false, Ordering::Release);
+            // A burst of broadcasts grows the queue; once it is drained, let the memory go
+            // rather than hold it for the connection's life. A queue that never holds more
+            // than a few keeps its first small allocation.
+            if mailbox.queue.capacity() > MAILBOX_KEEP {
+                mailbox.queue = VecDeque::new();
+            }
         }
         if !registered {
             mailbox.waker = Some(cx.waker().clone());
@@ -477,5 +486,46 @@ fn info_of(id: ConnId, e: &Entry) -> ConnInfo {
         age: e.info.started.elapsed(),
         bytes_in: e.shared.bytes_in.load(Ordering::Relaxed),
         bytes_out: e.shared.bytes_out.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take_all(link: &mut Link) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut taken = 0;
+        while link.poll_take(&mut cx).is_some() {
+            taken += 1;
+        }
+        taken
+    }
+
+    fn post_frames(shared: &Shared, n: usize) {
+        let frame = EncodedFrame::server(&Message::text("news"));
+        for _ in 0..n {
+            assert!(shared.post(Outgoing::Encoded(frame.clone())));
+        }
+    }
+
+    #[test]
+    fn drained_mailbox_frees_what_a_burst_grew() {
+        let registry = Registry::default();
+        let (_, mut link) = registry.register(None, None, "/".into(), None);
+        post_frames(&link.shared, 64);
+        assert!(link.shared.mailbox().queue.capacity() >= 64);
+        assert_eq!(take_all(&mut link), 64);
+        assert!(link.shared.mailbox().queue.capacity() <= MAILBOX_KEEP);
+    }
+
+    #[test]
+    fn mailbox_of_single_messages_keeps_its_small_allocation() {
+        let registry = Registry::default();
+        let (_, mut link) = registry.register(None, None, "/".into(), None);
+        post_frames(&link.shared, 1);
+        let capacity = link.shared.mailbox().queue.capacity();
+        assert_eq!(take_all(&mut link), 1);
+        assert_eq!(link.shared.mailbox().queue.capacity(), capacity);
     }
 }
