@@ -17,7 +17,8 @@ thread_local! {
     static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
 
     /// Whether large frames are arriving on this thread: the last read that started on an
-    /// empty buffer filled more than the base size, or a frame in progress wanted more.
+    /// empty buffer filled more than the base size, or a frame in progress had to grow the
+    /// buffer past it.
     static LARGE: Cell<bool> = const { Cell::new(false) };
 
     /// Where small writes are gathered into one buffer; taken and put back around each use.
@@ -179,7 +180,8 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     base: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if buf.is_empty() {
+    let starts_frame = buf.is_empty();
+    if starts_frame {
         if buf.capacity() == 0 {
             if let Some(spare) = SPARE.take() {
                 *buf = spare;
@@ -198,10 +200,6 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
             let _ = buf.try_reclaim(buf.capacity() + 1);
         }
     }
-    let starts_frame = buf.is_empty();
-    if wanted > base {
-        LARGE.set(true);
-    }
     let spare = buf.capacity() - buf.len();
     let want = wanted.clamp(base, 1 << 20);
     if spare < want.min(base * 16) {
@@ -211,12 +209,19 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         // they need: measured, the extra room made 1 MiB echoes take 13 reads instead of 8.
         let room = if want < base * 16 { base } else { 0 };
         buf.reserve(want + room);
+        if wanted > base {
+            LARGE.set(true);
+        }
     }
     // tokio-util reads into the spare capacity without zeroing it first.
     let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
-    if let Poll::Ready(Ok(n)) = polled {
-        if starts_frame && n > 0 {
-            LARGE.set(n > base);
+    if starts_frame {
+        if let Poll::Ready(Ok(n)) = polled {
+            if n > base {
+                LARGE.set(true);
+            } else if n > 0 && LARGE.get() {
+                LARGE.set(false);
+            }
         }
     }
     if polled.is_pending() && buf.is_empty() {
