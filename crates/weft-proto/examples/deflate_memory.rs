@@ -1,6 +1,8 @@
 //! Memory per connection of permessage-deflate, by window size: opens 1 000 server-side
 //! connections with the extension, sends one message each way through each (so the compressor
-//! and decompressor have allocated their state), and reports the growth of the resident set.
+//! and decompressor have allocated their state), and reports the growth of the resident set;
+//! with context takeover, and without it in both directions (where the states go back to the
+//! thread's spares when each message ends).
 //!
 //! ```sh
 //! cargo run --release -p weft-proto --example deflate_memory
@@ -20,51 +22,65 @@ fn rss_bytes() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// What a connection has done before it is measured: (received, sent, without context takeover).
+const CASES: [(bool, bool, bool); 4] = [
+    (true, true, false),
+    (true, true, true),
+    (true, false, false),
+    (false, false, false),
+];
+
 fn main() {
-    // Each window size is measured in a process of its own, so one size's allocations do not
-    // colour the next.
-    if let Some(bits) = std::env::args().nth(1).and_then(|a| a.parse::<u8>().ok()) {
-        measure(bits);
+    // Each cell is measured in a process of its own: memory one case freed stays resident
+    // and would be reused, unseen, by the next.
+    let mut args = std::env::args().skip(1);
+    if let (Some(bits), Some(case)) = (args.next(), args.next()) {
+        if let (Ok(bits), Ok(case)) = (bits.parse::<u8>(), case.parse::<usize>()) {
+            let (receive, send, reset) = CASES[case % CASES.len()];
+            println!("{:.1}", per_connection(bits, receive, send, reset));
+        }
         return;
     }
     println!(
-        "| window bits | KiB per connection: compressing and inflating | inflating only | negotiated, idle |"
+        "| window bits | KiB per connection: compressing and inflating | the same, no context takeover | inflating only | negotiated, idle |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     let Ok(me) = std::env::current_exe() else {
         return;
     };
     for bits in [9u8, 10, 12, 15] {
-        let Ok(out) = std::process::Command::new(&me)
-            .arg(bits.to_string())
-            .output()
-        else {
-            return;
-        };
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let mut row = format!("| {bits} |");
+        for case in 0..CASES.len() {
+            let Ok(out) = std::process::Command::new(&me)
+                .args([bits.to_string(), case.to_string()])
+                .output()
+            else {
+                return;
+            };
+            row.push_str(&format!(
+                " {} |",
+                String::from_utf8_lossy(&out.stdout).trim()
+            ));
+        }
+        println!("{row}");
     }
 }
 
-fn measure(bits: u8) {
-    let both = per_connection(bits, true, true);
-    let inflating = per_connection(bits, true, false);
-    let idle = per_connection(bits, false, false);
-    println!("| {bits} | {both:.0} | {inflating:.0} | {idle:.1} |");
-}
-
 /// KiB of resident memory per server connection that received (`receive`) and sent (`send`)
-/// one compressed message.
-fn per_connection(bits: u8, receive: bool, send: bool) -> f64 {
+/// one compressed message, with both sides resetting their context after every message
+/// (`reset`) or keeping it.
+fn per_connection(bits: u8, receive: bool, send: bool, reset: bool) -> f64 {
     let message = "{\"id\":1,\"name\":\"weft\",\"tags\":[\"a\",\"b\"]}".repeat(30);
     {
         let params = DeflateParams {
-            server_no_context_takeover: false,
-            client_no_context_takeover: false,
+            server_no_context_takeover: reset,
+            client_no_context_takeover: reset,
             server_max_window_bits: bits,
             client_max_window_bits: bits,
         };
         let config = DeflateConfig {
             window_bits: bits,
+            no_context_takeover: reset,
             ..DeflateConfig::default()
         };
         // One client's first message serves as every server's first message.

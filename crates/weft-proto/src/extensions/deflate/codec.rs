@@ -4,6 +4,7 @@
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use thiserror::Error;
 
+use super::pool::{self, CompressKey};
 use super::{DeflateConfig, DeflateParams};
 use crate::role::Role;
 
@@ -84,9 +85,10 @@ impl Deflate {
 
 /// The sending half: compresses messages.
 ///
-/// zlib's state (about 200 KiB at its fixed memory level, plus the window) is allocated by the
+/// zlib's state (about 250 KiB at its fixed memory level, with the window) is allocated by the
 /// first message compressed, so idle connections and those that only send small messages pay
-/// nothing for it.
+/// nothing for it. Without context takeover the state is held only while a message is being
+/// compressed and shared with the thread's other connections between messages.
 #[derive(Debug)]
 pub struct Deflater {
     compress: Option<Compress>,
@@ -116,9 +118,17 @@ impl Deflater {
         let Some(bits) = self.window_bits else {
             return Err(DeflateError::Corrupt);
         };
-        let level = self.level;
+        let key = CompressKey {
+            level: self.level,
+            window_bits: bits,
+        };
+        let reset = self.reset;
         let c = self.compress.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(level), false, bits)
+            if reset {
+                pool::take_compress(key)
+            } else {
+                Compress::new_with_window_bits(Compression::new(key.level), false, bits)
+            }
         });
         self.scratch.clear();
         let mut consumed = 0;
@@ -140,7 +150,9 @@ impl Deflater {
                 self.scratch.truncate(self.scratch.len() - TAIL.len());
             }
             if self.reset {
-                c.reset();
+                if let Some(state) = self.compress.take() {
+                    pool::give_compress(key, state);
+                }
             }
         }
         Ok(&self.scratch)
@@ -148,7 +160,8 @@ impl Deflater {
 
     /// Forgets a message compressed but not sent (it came out larger than it went in): the
     /// peer never sees it, so our window must not refer back into it. A fresh context is
-    /// always readable by the peer's decompressor.
+    /// always readable by the peer's decompressor. (Without context takeover the state went
+    /// back reset when the message ended; nothing is held.)
     pub(crate) fn discard(&mut self) {
         if let Some(c) = self.compress.as_mut() {
             c.reset();
@@ -157,7 +170,9 @@ impl Deflater {
 }
 
 /// The receiving half: inflates messages, never past a limit. Its state is allocated by the
-/// first compressed message received.
+/// first compressed message received; when the peer resets its context after every message,
+/// the state is held only while a message is inflated and shared with the thread's other
+/// connections between messages.
 #[derive(Debug)]
 pub struct Inflater {
     decompress: Option<Decompress>,
@@ -177,14 +192,23 @@ impl Inflater {
         limit: usize,
     ) -> Result<(), DeflateError> {
         let bits = self.window_bits;
-        let d = self
-            .decompress
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let reset = self.reset;
+        let d = self.decompress.get_or_insert_with(|| {
+            if reset {
+                pool::take_decompress(bits)
+            } else {
+                Decompress::new_with_window_bits(false, bits)
+            }
+        });
+        // A failed message keeps its state out of the pool: the connection is closing, and
+        // the state goes with it.
         feed(d, data, out, limit)?;
         if last {
             feed(d, &TAIL, out, limit)?;
-            if self.reset {
-                d.reset(false);
+            if reset {
+                if let Some(state) = self.decompress.take() {
+                    pool::give_decompress(bits, state);
+                }
             }
         }
         Ok(())
@@ -375,6 +399,83 @@ mod tests {
             inflater.decompress(&[0xff, 0xff, 0xff, 0xff, 0xff], true, &mut out, 1024),
             Err(DeflateError::Corrupt)
         );
+    }
+
+    fn halves(role: Role, reset: bool) -> (Deflater, Inflater) {
+        let params = DeflateParams {
+            server_no_context_takeover: reset,
+            client_no_context_takeover: reset,
+            server_max_window_bits: 12,
+            client_max_window_bits: 12,
+        };
+        let config = DeflateConfig {
+            no_context_takeover: reset,
+            threshold: 0,
+            ..DeflateConfig::default()
+        };
+        Deflate::new(role, params, &config).into_parts()
+    }
+
+    #[test]
+    fn without_context_takeover_a_compressor_is_held_only_during_a_message() {
+        let (mut deflater, _) = halves(Role::Server, true);
+        deflater.compress(b"first half, ", false).expect("compress");
+        assert!(
+            deflater.compress.is_some(),
+            "held while the message goes on"
+        );
+        deflater.compress(b"second half", true).expect("compress");
+        assert!(deflater.compress.is_none(), "given back at its end");
+        assert_eq!(super::pool::spares().0, 1);
+    }
+
+    #[test]
+    fn with_context_takeover_the_compressor_stays_with_its_connection() {
+        let (mut deflater, _) = halves(Role::Server, false);
+        deflater
+            .compress(b"a whole message", true)
+            .expect("compress");
+        assert!(deflater.compress.is_some());
+        assert_eq!(super::pool::spares().0, 0);
+    }
+
+    #[test]
+    fn without_context_takeover_a_decompressor_is_held_only_during_a_message() {
+        let (mut deflater, _) = halves(Role::Client, true);
+        let (_, mut inflater) = halves(Role::Server, true);
+        let wire = deflater.compress(b"hello there", true).expect("c").to_vec();
+        let mut out = Vec::new();
+        inflater
+            .decompress(&wire, true, &mut out, 1024)
+            .expect("inflate");
+        assert_eq!(out, b"hello there");
+        assert!(inflater.decompress.is_none());
+        assert_eq!(super::pool::spares().1, 1);
+    }
+
+    #[test]
+    fn connections_sharing_a_thread_state_each_send_a_readable_stream() {
+        // Two connections take turns with one shared compressor; each peer's decompressor
+        // keeps its context (it may), so any reference one message made into another
+        // connection's data would corrupt what it reads.
+        let (mut a, _) = halves(Role::Server, true);
+        let (mut b, _) = halves(Role::Server, true);
+        let (_, mut peer_a) = halves(Role::Client, false);
+        let (_, mut peer_b) = halves(Role::Client, false);
+        for round in 0..4 {
+            for (name, deflater, peer) in [("a", &mut a, &mut peer_a), ("b", &mut b, &mut peer_b)] {
+                let message = format!("{{\"conn\":\"{name}\",\"round\":{round}}}").repeat(8);
+                let wire = deflater
+                    .compress(message.as_bytes(), true)
+                    .expect("c")
+                    .to_vec();
+                let mut out = Vec::new();
+                peer.decompress(&wire, true, &mut out, 1 << 16)
+                    .expect("inflate");
+                assert_eq!(out, message.as_bytes());
+            }
+        }
+        assert_eq!(super::pool::spares().0, 1, "one state served both");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod codec;
 mod negotiate;
+mod pool;
 
 pub use codec::{Deflate, DeflateError, Deflater, Inflater};
 pub use negotiate::{DeflateNegotiationError, client_accept, client_offer, server_negotiate};
@@ -26,27 +27,33 @@ pub const NAME: &str = "permessage-deflate";
 /// What this endpoint wants from permessage-deflate, before negotiation.
 ///
 /// Memory per connection, measured with `cargo run --release -p weft-proto --example
-/// deflate_memory` (server side, 1 000 connections):
+/// deflate_memory` (server side, 1 000 connections, each cell in a fresh process):
 ///
-/// | window bits | compressing and inflating | inflating only | negotiated, idle |
-/// |---|---|---|---|
-/// | 9 | 251 KiB | 9 KiB | 0 |
-/// | 12 (default) | 265 KiB | 9 KiB | 0 |
-/// | 15 | 377 KiB | 7 KiB | 0 |
+/// | window bits | compressing and inflating | the same, no context takeover | inflating only | negotiated, idle |
+/// |---|---|---|---|---|
+/// | 9 | 251 KiB | 1.8 KiB | 47 KiB | 0.8 KiB |
+/// | 12 (default) | 265 KiB | 1.8 KiB | 47 KiB | 0.7 KiB |
+/// | 15 | 377 KiB | 1.8 KiB | 47 KiB | 0.8 KiB |
 ///
 /// Each codec half allocates its zlib state when it first has a message to process, so idle
 /// connections and those that only send messages below `threshold` cost nothing. The
 /// compressor's fixed ~245 KiB is zlib's hash and symbol buffers at its default memory level,
 /// which the flate2 backend does not let us lower; the window adds `2^(bits+1)` bytes twice.
+/// A half that resets its context after every message (ours with `no_context_takeover`, the
+/// peer's when it agreed to `request_no_context_takeover`) holds its state only while a
+/// message passes and then returns it to a few spares per thread, so connections that have
+/// gone quiet hold none: the column without context takeover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeflateConfig {
     /// Window bits (8-15) this side's compressor may use, and asks the peer to use at most.
     /// Default: 12 (as Python's `websockets`).
     pub window_bits: u8,
-    /// Whether to ask the peer to reset its compression context after every message.
+    /// Whether to ask the peer to reset its compression context after every message; if it
+    /// agrees, our decompressor's state is shared between messages too.
     pub request_no_context_takeover: bool,
-    /// Whether this side resets its own compression context after every message, saving the
-    /// compressor's memory between messages at a cost in ratio.
+    /// Whether this side resets its own compression context after every message: the
+    /// compressor's ~250 KiB is then shared by the thread's connections between messages
+    /// instead of held by each, at a cost in ratio.
     pub no_context_takeover: bool,
     /// zlib compression level, 0-9. Default: 1 (fast; most of the gain on text).
     pub level: u32,
