@@ -150,6 +150,9 @@ fn not_utf8(what: &str, number: u64) -> Failure {
 fn read_stdin(framing: Framing, tx: &mpsc::Sender<Piece>) {
     let stdin = io::stdin();
     let mut stdin = stdin.lock();
+    // One buffer for every chunk read; each message gets an exact-size copy, so a queued
+    // message of a few bytes does not hold 64 KiB.
+    let mut chunk = Vec::new();
     loop {
         let piece = match framing {
             Framing::Records(separator) => {
@@ -167,13 +170,12 @@ fn read_stdin(framing: Framing, tx: &mpsc::Sender<Piece>) {
                 }
             }
             Framing::Chunks => {
-                let mut buf = vec![0; 64 << 10];
-                match stdin.read(&mut buf) {
+                if chunk.is_empty() {
+                    chunk = vec![0; 64 << 10];
+                }
+                match stdin.read(&mut chunk) {
                     Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Ok(buf)
-                    }
+                    Ok(n) => Ok(chunk[..n.min(chunk.len())].to_vec()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Err(e),
                 }

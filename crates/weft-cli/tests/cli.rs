@@ -166,6 +166,22 @@ async fn client_sends_stdin_lines_and_prints_each_reply_on_a_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_no_line_sends_stdin_in_reads_that_together_are_the_input() {
+    let (url, _server) = library_server().await;
+    // Larger than one 64 KiB read, so it arrives as several messages.
+    let input = "abcdefgh".repeat(40_000);
+    let output = run_client(
+        &["--no-line", "-q", "2", &format!("{url}/echo")],
+        input.as_bytes(),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let replies = stdout(&output);
+    assert!(replies.lines().count() >= 2, "one message per read");
+    assert_eq!(replies.replace('\n', ""), input);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_count_1_exits_after_the_first_message() {
     let (url, _server) = library_server().await;
     let output = run_client(
