@@ -12,6 +12,7 @@ pub mod handler;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod info;
+mod liveness;
 pub mod server;
 mod socket;
 

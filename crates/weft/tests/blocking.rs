@@ -17,7 +17,8 @@ use weft::proto::extensions::deflate::{self, DeflateConfig};
 use weft::proto::handshake::server::{Accept, ServerHandshake};
 use weft::proto::{Config, HandshakeError, Limits, Role, UsageError};
 use weft::{
-    CloseCode, ConnState, DataKind, Error, Handshaken, Message, Timeout, UrlError, WebSocketConfig,
+    CloseCode, ConnState, DataKind, Error, Event, Handshaken, Keepalive, Message, Timeout,
+    UrlError, WebSocketConfig,
 };
 
 /// Runs the server side of the opening handshake on `io`, choosing from `protocols` and
@@ -221,6 +222,108 @@ fn blocking_close_times_out_when_the_peer_never_answers() {
     assert_eq!(ws.info().state, ConnState::Closed);
     done_tx.send(()).unwrap();
     server.join().unwrap();
+}
+
+/// A one-connection server that answers PINGs only if `pong`, sends nothing, and returns the
+/// code of the close frame it receives.
+fn close_code_server(pong: bool) -> (String, JoinHandle<CloseCode>) {
+    serve_one(move |mut tcp| {
+        let (handshaken, buffered) = accept_upgrade(&mut tcp, &[], false);
+        let config = WebSocketConfig::default().protocol(Config::default().auto_pong(pong));
+        let mut ws = WebSocket::from_parts(tcp, Role::Server, config, handshaken, buffered);
+        loop {
+            match ws.next_event() {
+                Some(Ok(Event::Close(frame))) => return frame.code,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+}
+
+#[test]
+fn blocking_keepalive_pings_while_recv_waits() {
+    let (url, server) = serve_one(|mut tcp| {
+        let (handshaken, buffered) = accept_upgrade(&mut tcp, &[], false);
+        let config = WebSocketConfig::default();
+        let mut ws = WebSocket::from_parts(tcp, Role::Server, config, handshaken, buffered);
+        let mut pings = 0;
+        while pings < 3 {
+            match ws.recv() {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                other => panic!("expected only PINGs, got {other:?}"),
+            }
+        }
+        ws.send(Message::text("done")).unwrap();
+        ws
+    });
+    let config = WebSocketConfig::default().keepalive(Keepalive::every(Duration::from_millis(50)));
+    // A bound on every read: without PINGs the test fails instead of waiting forever.
+    let bounded = Some(Duration::from_secs(5));
+    let mut ws = client(&url)
+        .config(config)
+        .read_timeout(bounded)
+        .connect()
+        .unwrap();
+
+    let mut pongs = 0;
+    loop {
+        match ws.recv() {
+            Some(Ok(Message::Pong(_))) => pongs += 1,
+            Some(Ok(message)) => {
+                assert_eq!(message, Message::text("done"));
+                break;
+            }
+            other => panic!("expected PONGs then the message, got {other:?}"),
+        }
+    }
+    // Each PONG is written before its PING is handed out, so all three came first.
+    assert_eq!(pongs, 3);
+    assert!(ws.rtt().is_some());
+    drop(server.join().unwrap());
+}
+
+#[test]
+fn blocking_keepalive_closes_with_1001_when_pings_go_unanswered() {
+    let (url, server) = close_code_server(false);
+    let config = WebSocketConfig::default()
+        .keepalive(Keepalive::every(Duration::from_millis(50)).timeout(Duration::from_millis(50)));
+    let bounded = Some(Duration::from_secs(5));
+    let mut ws = client(&url)
+        .config(config)
+        .read_timeout(bounded)
+        .connect()
+        .unwrap();
+
+    let result = ws.recv();
+
+    assert!(
+        matches!(result, Some(Err(Error::Timeout(Timeout::Pong)))),
+        "{result:?}"
+    );
+    assert_eq!(server.join().unwrap(), CloseCode::GOING_AWAY);
+}
+
+#[test]
+fn blocking_idle_timeout_closes_with_1001() {
+    let (url, server) = close_code_server(true);
+    let config = WebSocketConfig::default().idle_timeout(Duration::from_millis(100));
+    let bounded = Some(Duration::from_secs(5));
+    let mut ws = client(&url)
+        .config(config)
+        .read_timeout(bounded)
+        .connect()
+        .unwrap();
+    let started = std::time::Instant::now();
+
+    let result = ws.recv();
+
+    assert!(
+        matches!(result, Some(Err(Error::Timeout(Timeout::Idle)))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(server.join().unwrap(), CloseCode::GOING_AWAY);
 }
 
 #[test]

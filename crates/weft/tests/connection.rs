@@ -234,6 +234,46 @@ async fn keepalive_closes_a_peer_that_never_answers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn idle_timeout_closes_with_1001_when_nothing_arrives() {
+    let (a, mut raw) = duplex(1024);
+    let config = WebSocketConfig::default().idle_timeout(Duration::from_secs(5));
+    let mut server = WebSocket::new(a, Role::Server, config);
+    let started = tokio::time::Instant::now();
+    let err = server.recv().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Timeout(Timeout::Idle)), "{err:?}");
+    assert_eq!(started.elapsed().as_secs(), 5);
+    let mut head = [0u8; 4];
+    raw.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[0], 0x88, "a close frame");
+    assert_eq!(&head[2..4], &1001u16.to_be_bytes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_keep_an_idle_timeout_from_running_out() {
+    let (a, mut raw) = duplex(1024);
+    let config = WebSocketConfig::default().idle_timeout(Duration::from_secs(3));
+    let mut server = WebSocket::new(a, Role::Server, config);
+    let peer = tokio::spawn(async move {
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            // A masked, empty binary frame.
+            raw.write_all(&[0x82, 0x80, 1, 2, 3, 4]).await.unwrap();
+        }
+        raw
+    });
+    for _ in 0..4 {
+        let message = server.recv().await.unwrap().unwrap();
+        assert_eq!(message, Message::binary(Vec::new()));
+    }
+    let _raw = peer.await.unwrap();
+    // Now nothing arrives: the timeout runs out 3 s after the last read.
+    let started = tokio::time::Instant::now();
+    let err = server.recv().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Timeout(Timeout::Idle)), "{err:?}");
+    assert_eq!(started.elapsed().as_secs(), 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn keepalive_measures_round_trip_time() {
     let config = WebSocketConfig::default().keepalive(Keepalive::every(Duration::from_secs(1)));
     let (mut client, mut server) = pair_with(config, WebSocketConfig::default());

@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::io::{self, IoSlice, Read, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use weft_proto::{
@@ -13,6 +13,7 @@ use super::stream::{extras, is_timeout, read_until};
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
+use crate::liveness::{Due, Liveness};
 
 /// Bytes read at least per call, whatever the frame in progress still needs.
 const READ_CHUNK: usize = 16 << 10;
@@ -42,10 +43,21 @@ const MAX_IOVECS: usize = 64;
 ///
 /// Any `Read + Write` works. For `TcpStream`, [`Stream`](super::Stream) and rustls'
 /// `StreamOwned<_, TcpStream>` the connection also bounds the close handshake by
-/// [`WebSocketConfig::close_timeout`] (through the read timeout) and shuts down writing when
-/// the protocol closes TCP (RFC 6455 §7.1.1). Over other transports the close handshake waits
-/// as long as the peer does, and the transport closes when it is dropped. The transport should
-/// be in blocking mode.
+/// [`WebSocketConfig::close_timeout`] (through the read timeout), runs the
+/// [keepalive](WebSocketConfig::keepalive) and the [idle timeout](WebSocketConfig::idle_timeout),
+/// and shuts down writing when the protocol closes TCP (RFC 6455 §7.1.1). Over other
+/// transports the close handshake waits as long as the peer does, keepalive and idle timeout
+/// are not run, and the transport closes when it is dropped. The transport should be in
+/// blocking mode.
+///
+/// # Keepalive
+///
+/// With no thread of its own, the connection keeps time while a call reads
+/// ([`recv`](Self::recv), [`next_event`](Self::next_event), [`close`](Self::close)...): a
+/// read waits at most until the next PING is due, sends it, and reads on. A PING unanswered
+/// within its timeout, or nothing arriving within the idle timeout, closes the connection
+/// with 1001 and the read returns [`Error::Timeout`] ([`Timeout::Pong`] or
+/// [`Timeout::Idle`]). An application that does not read for a while sends no PINGs then.
 ///
 /// ```
 /// use std::net::{TcpListener, TcpStream};
@@ -80,6 +92,8 @@ pub struct WebSocket<S> {
     /// When the close handshake must be over: set by [`close`](Self::close) or the peer's
     /// close frame.
     close_deadline: Option<Instant>,
+    /// Keepalive PINGs and the idle timeout, kept while a call reads.
+    liveness: Liveness,
     end: End,
 }
 
@@ -114,6 +128,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
         let mut read_buf = buffered;
         let (conn, pending_error) = config.open_connection(role, &handshaken, &mut read_buf);
         read_buf.reserve(config.read_buffer);
+        let liveness = Liveness::new(&config, Instant::now());
         WebSocket {
             io,
             conn,
@@ -125,6 +140,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
             peer_close: None,
             pending_error,
             close_deadline: None,
+            liveness,
             end: End::Open,
         }
     }
@@ -174,9 +190,13 @@ impl<S: Read + Write + Any> WebSocket<S> {
                 }
             }
             if let Some(event) = self.conn.poll_event() {
-                if let Event::Close(frame) = &event {
-                    self.peer_close = Some(frame.clone());
-                    self.start_close_timer();
+                match &event {
+                    Event::Close(frame) => {
+                        self.peer_close = Some(frame.clone());
+                        self.start_close_timer();
+                    }
+                    Event::Message(Message::Pong(_)) => self.liveness.on_pong(Instant::now()),
+                    _ => {}
                 }
                 return Some(Ok(event));
             }
@@ -196,11 +216,20 @@ impl<S: Read + Write + Any> WebSocket<S> {
             match self.read_more() {
                 Ok(Some(0)) => self.conn.handle_eof(),
                 Ok(Some(_)) => {
+                    if self.liveness.watches_reads() {
+                        self.liveness.on_read(Instant::now());
+                    }
                     if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
                         self.pending_error = Some(e.into());
                     }
                 }
-                Ok(None) => return self.expire_close().err().map(Err),
+                Ok(None) => {
+                    let now = Instant::now();
+                    if self.close_deadline.is_some_and(|d| now >= d) {
+                        return self.expire_close().err().map(Err);
+                    }
+                    self.on_liveness_due(now);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Some(Err(e.into())),
                 Err(e) => {
@@ -330,6 +359,11 @@ impl<S: Read + Write + Any> WebSocket<S> {
         }
     }
 
+    /// The round-trip time of the last answered keepalive PING.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.liveness.rtt
+    }
+
     /// A snapshot of the connection (Tcl's `conninfo`).
     pub fn info(&self) -> Info {
         Info {
@@ -377,6 +411,46 @@ impl<S: Read + Write + Any> WebSocket<S> {
         if self.close_deadline.is_none() {
             self.close_deadline = Some(Instant::now() + self.config.close_timeout);
         }
+        // Keepalive and idle policing end with the connection.
+        self.liveness.stop();
+    }
+
+    /// Acts on a keepalive or idle deadline that passed while reading, as the async
+    /// connection does: a PING goes out; a PING unanswered or the idle timeout closes with
+    /// 1001 and reports [`Error::Timeout`] (the close handshake then gets at most the PONG
+    /// timeout, or the close timeout).
+    fn on_liveness_due(&mut self, now: Instant) {
+        let grace = self.liveness.pong_timeout();
+        match self.liveness.due(now) {
+            Some(Due::Ping(payload)) => {
+                // A PING that cannot be sent (closing) is simply not sent.
+                let _ = self.conn.send(Message::Ping(payload));
+            }
+            Some(Due::Expired(which)) => {
+                let reason = match which {
+                    Timeout::Idle => "idle timeout",
+                    _ => "keepalive timeout",
+                };
+                let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
+                let limit = match which {
+                    Timeout::Pong => grace.unwrap_or(Duration::MAX),
+                    _ => Duration::MAX,
+                };
+                let at = now + limit.min(self.config.close_timeout);
+                self.close_deadline = Some(self.close_deadline.map_or(at, |d| d.min(at)));
+                self.pending_error = Some(Error::Timeout(which));
+            }
+            None => {}
+        }
+    }
+
+    /// How long a read may wait: until the close deadline or the next keepalive or idle
+    /// deadline, whichever comes first.
+    fn read_deadline(&self) -> Option<Instant> {
+        match (self.close_deadline, self.liveness.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The close deadline passed: closes the transport without waiting longer. `Ok` if the
@@ -415,11 +489,12 @@ impl<S: Read + Write + Any> WebSocket<S> {
             self.read_buf = BytesMut::with_capacity(base);
         }
         let hint = self.conn.read_hint();
+        let deadline = self.read_deadline();
         if hint <= READ_CHUNK {
             let stage = self
                 .stage
                 .get_or_insert_with(|| vec![0; READ_CHUNK].into_boxed_slice());
-            let read = read_until(&mut self.io, stage, self.close_deadline);
+            let read = read_until(&mut self.io, stage, deadline);
             // A Read that claims more than the buffer held is broken; trust only the buffer.
             let read = read.map(|n| n.map(|n| n.min(READ_CHUNK)));
             if let Ok(Some(n)) = read {
@@ -430,11 +505,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
         let want = hint.min(MAX_READ);
         let start = self.read_buf.len();
         self.read_buf.resize(start + want, 0);
-        let read = read_until(
-            &mut self.io,
-            &mut self.read_buf[start..],
-            self.close_deadline,
-        );
+        let read = read_until(&mut self.io, &mut self.read_buf[start..], deadline);
         let read = read.map(|n| n.map(|n| n.min(want)));
         let got = match read {
             Ok(Some(n)) => n,

@@ -300,7 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The round-trip time of the last answered keepalive PING.
     pub fn rtt(&self) -> Option<Duration> {
-        self.timers.rtt
+        self.timers.rtt()
     }
 
     /// The negotiated subprotocol.

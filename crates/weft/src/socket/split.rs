@@ -174,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
 
     /// The round-trip time of the last answered keepalive PING.
     pub fn rtt(&self) -> Option<Duration> {
-        self.timers.rtt
+        self.timers.rtt()
     }
 
     fn pass_replies(&mut self) {

@@ -1,62 +1,42 @@
-//! The clock's part in a connection: keepalive PINGs and their PONG deadline, the idle
-//! timeout, and the close-handshake deadline. The protocol core knows nothing of time.
+//! The clock's part in a connection: one sleep for the keepalive and idle deadlines that
+//! [`Liveness`] keeps, and the close-handshake deadline. The protocol core knows nothing of
+//! time.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
-use crate::config::{Keepalive, WebSocketConfig};
+use crate::config::WebSocketConfig;
 use crate::error::Timeout;
+pub(crate) use crate::liveness::Due;
+use crate::liveness::Liveness;
 
 #[derive(Debug)]
 pub(crate) struct Timers {
-    /// Boxed: it carries its configuration, and it sits beside fields touched per message.
-    keepalive: Option<Box<KeepaliveTimer>>,
-    idle: Option<(Duration, Pin<Box<Sleep>>)>,
+    liveness: Liveness,
+    /// Wakes the connection at the liveness deadline. Moving a deadline later (every read
+    /// moves the idle one) leaves it alone: it fires early and is set again then.
+    wake: Option<Pin<Box<Sleep>>>,
     close: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
-    /// Round-trip time of the last answered keepalive PING.
-    pub(crate) rtt: Option<Duration>,
-}
-
-#[derive(Debug)]
-struct KeepaliveTimer {
-    config: Keepalive,
-    /// Fires when the next PING is due, or, while one is unanswered, at its deadline.
-    sleep: Pin<Box<Sleep>>,
-    ping_sent: Option<Instant>,
-}
-
-/// What the timers ask the connection to do.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Due {
-    /// Send a keepalive PING with this payload.
-    Ping(bytes::Bytes),
-    /// A deadline passed.
-    Expired(Timeout),
 }
 
 impl Timers {
     pub(crate) fn new(config: &WebSocketConfig) -> Self {
-        let now = Instant::now();
         Timers {
-            keepalive: config.keepalive.clone().map(|ka| {
-                Box::new(KeepaliveTimer {
-                    sleep: Box::pin(tokio::time::sleep_until(now + ka.interval)),
-                    config: ka,
-                    ping_sent: None,
-                })
-            }),
-            idle: config
-                .idle_timeout
-                .map(|t| (t, Box::pin(tokio::time::sleep_until(now + t)))),
+            liveness: Liveness::new(config, Instant::now().into_std()),
+            wake: None,
             close: None,
             close_timeout: config.close_timeout,
-            rtt: None,
         }
+    }
+
+    /// Round-trip time of the last answered keepalive PING.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        self.liveness.rtt
     }
 
     /// Starts the close-handshake deadline, once.
@@ -65,8 +45,7 @@ impl Timers {
             self.close = Some(Box::pin(sleep(self.close_timeout)));
         }
         // Keepalive and idle policing end with the connection.
-        self.keepalive = None;
-        self.idle = None;
+        self.stop_liveness();
     }
 
     /// Starts the close-handshake deadline no later than `limit` from now: a peer that stopped
@@ -82,33 +61,33 @@ impl Timers {
             }
             None => self.close = Some(Box::pin(sleep(limit))),
         }
-        self.keepalive = None;
-        self.idle = None;
+        self.stop_liveness();
+    }
+
+    fn stop_liveness(&mut self) {
+        self.liveness.stop();
+        self.wake = None;
     }
 
     /// Something arrived from the peer.
     #[inline]
     pub(crate) fn on_read(&mut self) {
-        if let Some((timeout, sleep)) = self.idle.as_mut() {
-            sleep.as_mut().reset(Instant::now() + *timeout);
+        if self.liveness.watches_reads() {
+            self.liveness.on_read(Instant::now().into_std());
         }
     }
 
-    /// A PONG arrived: if it answers the keepalive PING, note the round trip and schedule the
-    /// next PING one interval after the last.
+    /// A PONG arrived.
     pub(crate) fn on_pong(&mut self) {
-        if let Some(ka) = self.keepalive.as_mut() {
-            if let Some(sent) = ka.ping_sent.take() {
-                self.rtt = Some(sent.elapsed());
-                ka.sleep.as_mut().reset(sent + ka.config.interval);
-            }
+        if self.liveness.is_armed() {
+            self.liveness.on_pong(Instant::now().into_std());
         }
     }
 
     /// Polls every timer, registering the waker on each.
     #[inline]
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
-        if self.keepalive.is_none() && self.idle.is_none() && self.close.is_none() {
+        if !self.liveness.is_armed() && self.close.is_none() {
             return Poll::Pending;
         }
         self.poll_armed(cx)
@@ -120,27 +99,34 @@ impl Timers {
                 return Poll::Ready(Due::Expired(Timeout::Close));
             }
         }
-        if let Some((_, idle)) = self.idle.as_mut() {
-            if idle.as_mut().poll(cx).is_ready() {
-                self.idle = None;
-                return Poll::Ready(Due::Expired(Timeout::Idle));
+        loop {
+            let Some(next) = self.liveness.next_deadline().map(Instant::from_std) else {
+                return Poll::Pending;
+            };
+            let wake = self.wake.get_or_insert_with(|| Box::pin(sleep_until(next)));
+            if wake.deadline() > next {
+                wake.as_mut().reset(next);
             }
-        }
-        if let Some(ka) = self.keepalive.as_mut() {
-            if ka.sleep.as_mut().poll(cx).is_ready() {
-                if ka.ping_sent.is_some() {
-                    let grace = ka.config.timeout;
-                    self.start_close_within(grace);
-                    return Poll::Ready(Due::Expired(Timeout::Pong));
+            if wake.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let grace = self.liveness.pong_timeout();
+            match self.liveness.due(Instant::now().into_std()) {
+                Some(due) => {
+                    if due == Due::Expired(Timeout::Pong) {
+                        self.start_close_within(grace.unwrap_or(self.close_timeout));
+                    }
+                    return Poll::Ready(due);
                 }
-                let now = Instant::now();
-                ka.ping_sent = Some(now);
-                ka.sleep.as_mut().reset(now + ka.config.timeout);
-                // Register the waker for the deadline just set.
-                let _ = ka.sleep.as_mut().poll(cx);
-                return Poll::Ready(Due::Ping(ka.config.payload.clone()));
+                // Woken before a deadline that moved later: sleep on until it.
+                None => {
+                    if let (Some(wake), Some(next)) =
+                        (self.wake.as_mut(), self.liveness.next_deadline())
+                    {
+                        wake.as_mut().reset(Instant::from_std(next));
+                    }
+                }
             }
         }
-        Poll::Pending
     }
 }
