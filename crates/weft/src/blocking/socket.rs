@@ -9,7 +9,7 @@ use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
 };
 
-use super::stream::{extras, is_timeout, read_until};
+use super::stream::{ReadTimeout, extras, is_timeout, read_until};
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
@@ -94,6 +94,8 @@ pub struct WebSocket<S> {
     close_deadline: Option<Instant>,
     /// Keepalive PINGs and the idle timeout, kept while a call reads.
     liveness: Liveness,
+    /// The transport's read timeout while deadlines run.
+    read_timeout: ReadTimeout,
     end: End,
 }
 
@@ -141,6 +143,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
             pending_error,
             close_deadline: None,
             liveness,
+            read_timeout: ReadTimeout::default(),
             end: End::Open,
         }
     }
@@ -494,7 +497,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
             let stage = self
                 .stage
                 .get_or_insert_with(|| vec![0; READ_CHUNK].into_boxed_slice());
-            let read = read_until(&mut self.io, stage, deadline);
+            let read = read_until(&mut self.io, stage, deadline, &mut self.read_timeout);
             // A Read that claims more than the buffer held is broken; trust only the buffer.
             let read = read.map(|n| n.map(|n| n.min(READ_CHUNK)));
             if let Ok(Some(n)) = read {
@@ -505,7 +508,12 @@ impl<S: Read + Write + Any> WebSocket<S> {
         let want = hint.min(MAX_READ);
         let start = self.read_buf.len();
         self.read_buf.resize(start + want, 0);
-        let read = read_until(&mut self.io, &mut self.read_buf[start..], deadline);
+        let read = read_until(
+            &mut self.io,
+            &mut self.read_buf[start..],
+            deadline,
+            &mut self.read_timeout,
+        );
         let read = read.map(|n| n.map(|n| n.min(want)));
         let got = match read {
             Ok(Some(n)) => n,

@@ -151,37 +151,105 @@ pub(super) fn extras<S: Any>(io: &mut S) -> Option<&mut dyn Extras> {
         .map(|s| s as &mut dyn Extras)
 }
 
-/// Reads once, waiting no later than `deadline` when the transport can time out. The user's
-/// own read timeout is kept (the shorter of the two applies) and put back afterwards.
+/// What a connection knows of its transport's read timeout while it has deadlines to keep:
+/// the timeout it put on the socket (as the socket reports it back) and the user's timeout
+/// that one stands in for. Remembering both lets a read under a deadline cost one
+/// `getsockopt` instead of a get, a set and a set back.
+#[derive(Debug, Default)]
+pub(super) struct ReadTimeout {
+    applied: Option<Applied>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Applied {
+    /// The timeout set.
+    requested: Duration,
+    /// What the socket reports for it (the kernel keeps its own units).
+    reported: Option<Duration>,
+    /// The user's timeout it stands in for.
+    user: Option<Duration>,
+}
+
+/// Reads once, waiting no later than `deadline` when the transport can time out; `Ok(None)`
+/// means the deadline passed. The user's own read timeout still applies, counted from the
+/// call: it ends the call with its timeout error if it runs out first.
 ///
-/// `Ok(None)` means the deadline passed.
+/// While deadlines come one after another (keepalive), the socket keeps a timeout of this
+/// connection's choosing, a power of two of milliseconds no longer than the time left, so it
+/// rarely has to change; a read that times out before the deadline simply reads again. Once no
+/// deadline is left, the user's timeout goes back on the socket. A timeout the user sets in
+/// between is noticed and respected.
 pub(super) fn read_until<S: Read + Any>(
     io: &mut S,
     buf: &mut [u8],
     deadline: Option<Instant>,
+    state: &mut ReadTimeout,
 ) -> io::Result<Option<usize>> {
+    let Some(x) = extras(io) else {
+        return io.read(buf).map(Some);
+    };
     let Some(deadline) = deadline else {
+        if let Some(applied) = state.applied.take() {
+            if x.read_timeout()? == applied.reported {
+                x.set_read_timeout(applied.user)?;
+            }
+        }
         return io.read(buf).map(Some);
     };
-    let Some(user) = extras(io).map(|x| x.read_timeout()).transpose()? else {
-        return io.read(buf).map(Some);
+    let current = x.read_timeout()?;
+    let (user, mut on_socket) = match state.applied {
+        Some(applied) if applied.reported == current => (applied.user, Some(applied.requested)),
+        _ => (current, None),
     };
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Ok(None);
+    let started = Instant::now();
+    let mut user_left = user;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let wait = match user_left {
+            Some(u) if u < left => u,
+            _ => coarse(left),
+        };
+        if on_socket != Some(wait) {
+            if let Some(x) = extras(io) {
+                x.set_read_timeout(Some(wait))?;
+                state.applied = Some(Applied {
+                    requested: wait,
+                    reported: x.read_timeout()?,
+                    user,
+                });
+            }
+            on_socket = Some(wait);
+        }
+        match io.read(buf) {
+            Err(e) if is_timeout(&e) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(None);
+                }
+                if let Some(u) = user {
+                    let spent = now.saturating_duration_since(started);
+                    if spent >= u {
+                        return Err(e);
+                    }
+                    user_left = Some(u - spent);
+                }
+            }
+            other => return other.map(Some),
+        }
     }
-    let wait = user.map_or(left, |user| user.min(left));
-    if let Some(x) = extras(io) {
-        x.set_read_timeout(Some(wait))?;
+}
+
+/// The largest power of two of milliseconds not above `left` (or `left` itself under 1 ms):
+/// a timeout that stays the same across many reads of a long wait.
+fn coarse(left: Duration) -> Duration {
+    let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return left;
     }
-    let read = io.read(buf);
-    if let Some(x) = extras(io) {
-        x.set_read_timeout(user)?;
-    }
-    match read {
-        Err(e) if is_timeout(&e) && Instant::now() >= deadline => Ok(None),
-        other => other.map(Some),
-    }
+    Duration::from_millis(1 << (63 - ms.leading_zeros()))
 }
 
 /// Whether `error` is a read or write timeout (`WouldBlock` on Unix, `TimedOut` on Windows),
@@ -233,5 +301,103 @@ impl Write for Deadline<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A connected pair over loopback: (reader, writer).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let writer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (reader, _) = listener.accept().expect("accept");
+        (reader, writer)
+    }
+
+    #[test]
+    fn coarse_timeouts_are_powers_of_two_milliseconds_not_above_the_time_left() {
+        assert_eq!(coarse(29_999 * MS), 16_384 * MS);
+        assert_eq!(coarse(16_384 * MS), 16_384 * MS);
+        assert_eq!(coarse(3 * MS), 2 * MS);
+        assert_eq!(
+            coarse(Duration::from_micros(300)),
+            Duration::from_micros(300)
+        );
+    }
+
+    #[test]
+    fn a_read_ends_with_none_when_its_deadline_passes() {
+        let (mut reader, _writer) = pair();
+        let mut state = ReadTimeout::default();
+        let started = Instant::now();
+        let read = read_until(
+            &mut reader,
+            &mut [0; 16],
+            Some(started + 60 * MS),
+            &mut state,
+        );
+        assert!(matches!(read, Ok(None)), "{read:?}");
+        assert!(started.elapsed() >= 60 * MS);
+    }
+
+    #[test]
+    fn the_users_shorter_timeout_ends_the_read_with_its_error() {
+        let (mut reader, _writer) = pair();
+        reader.set_read_timeout(Some(40 * MS)).expect("set");
+        let mut state = ReadTimeout::default();
+        let started = Instant::now();
+        let far = Some(started + Duration::from_secs(30));
+        let read = read_until(&mut reader, &mut [0; 16], far, &mut state);
+        assert!(matches!(&read, Err(e) if is_timeout(e)), "{read:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= 40 * MS && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn the_users_timeout_is_back_on_the_socket_once_no_deadline_is_left() {
+        let (mut reader, mut writer) = pair();
+        reader
+            .set_read_timeout(Some(Duration::from_secs(7)))
+            .expect("set");
+        let users = reader.read_timeout().expect("get");
+        let mut state = ReadTimeout::default();
+        writer.write_all(b"one").expect("write");
+        let soon = Some(Instant::now() + Duration::from_secs(3));
+        let read = read_until(&mut reader, &mut [0; 16], soon, &mut state);
+        assert_eq!(read.expect("read"), Some(3));
+        assert_ne!(
+            reader.read_timeout().expect("get"),
+            users,
+            "ours while deadlines run"
+        );
+        writer.write_all(b"two").expect("write");
+        let read = read_until(&mut reader, &mut [0; 16], None, &mut state);
+        assert_eq!(read.expect("read"), Some(3));
+        assert_eq!(reader.read_timeout().expect("get"), users);
+    }
+
+    #[test]
+    fn reads_under_one_long_deadline_use_one_coarse_timeout() {
+        let (mut reader, mut writer) = pair();
+        let mut state = ReadTimeout::default();
+        let deadline = Some(Instant::now() + Duration::from_secs(20));
+        let mut set = Vec::new();
+        for _ in 0..3 {
+            writer.write_all(b"x").expect("write");
+            let read = read_until(&mut reader, &mut [0; 16], deadline, &mut state);
+            assert_eq!(read.expect("read"), Some(1));
+            set.push(state.applied.map(|a| a.requested));
+        }
+        assert_eq!(set, vec![Some(16_384 * MS); 3]);
     }
 }
