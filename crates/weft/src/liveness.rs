@@ -9,6 +9,15 @@ use bytes::Bytes;
 use crate::config::{Keepalive, WebSocketConfig};
 use crate::error::Timeout;
 
+/// `now + wait`, or a time decades away for a wait too long to add (`Duration::MAX` as
+/// "never"): a deadline that is never reached instead of a panic.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    const DECADES: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(DECADES))
+        .unwrap_or(now)
+}
+
 /// What a passed deadline asks the connection to do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Due {
@@ -43,12 +52,12 @@ impl Liveness {
         Liveness {
             keepalive: config.keepalive.clone().map(|config| {
                 Box::new(Pinging {
-                    at: now + config.interval,
+                    at: later(now, config.interval),
                     config,
                     ping_sent: None,
                 })
             }),
-            idle: config.idle_timeout.map(|t| (t, now + t)),
+            idle: config.idle_timeout.map(|t| (t, later(now, t))),
             rtt: None,
         }
     }
@@ -84,7 +93,7 @@ impl Liveness {
     /// Something arrived from the peer.
     pub(crate) fn on_read(&mut self, now: Instant) {
         if let Some((timeout, at)) = self.idle.as_mut() {
-            *at = now + *timeout;
+            *at = later(now, *timeout);
         }
     }
 
@@ -94,7 +103,7 @@ impl Liveness {
         if let Some(k) = self.keepalive.as_mut() {
             if let Some(sent) = k.ping_sent.take() {
                 self.rtt = Some(now.saturating_duration_since(sent));
-                k.at = sent + k.config.interval;
+                k.at = later(sent, k.config.interval);
             }
         }
     }
@@ -113,8 +122,18 @@ impl Liveness {
             return Some(Due::Expired(Timeout::Pong));
         }
         k.ping_sent = Some(now);
-        k.at = now + k.config.timeout;
+        k.at = later(now, k.config.timeout);
         Some(Due::Ping(k.config.payload.clone()))
+    }
+
+    /// The PING [`due`](Self::due) asked for could not be sent (a frame of ours is half
+    /// sent, or the connection is in raw mode): no PONG is awaited; the next PING is due an
+    /// interval from now.
+    pub(crate) fn ping_not_sent(&mut self, now: Instant) {
+        if let Some(k) = self.keepalive.as_mut() {
+            k.ping_sent = None;
+            k.at = later(now, k.config.interval);
+        }
     }
 
     /// Ends keepalive and idle policing: the connection is closing.
@@ -202,6 +221,30 @@ mod tests {
             Some(Due::Expired(Timeout::Idle))
         );
         assert!(!live.is_armed());
+    }
+
+    #[test]
+    fn a_ping_that_could_not_be_sent_awaits_no_pong() {
+        let (mut live, start) = pinging(10 * SECOND, 5 * SECOND);
+        live.due(start + 10 * SECOND);
+        live.ping_not_sent(start + 10 * SECOND);
+        assert_eq!(live.due(start + 15 * SECOND), None, "no PONG deadline");
+        assert_eq!(
+            live.due(start + 20 * SECOND),
+            Some(Due::Ping(Bytes::from_static(b"hb")))
+        );
+    }
+
+    #[test]
+    fn durations_too_long_to_add_mean_never_not_a_panic() {
+        let config = WebSocketConfig::default()
+            .keepalive(Keepalive::every(Duration::MAX))
+            .idle_timeout(Duration::MAX);
+        let start = Instant::now();
+        let mut live = Liveness::new(&config, start);
+        live.on_read(start);
+        assert!(live.next_deadline().is_some_and(|at| at > start));
+        assert_eq!(live.due(start + 1000 * SECOND), None);
     }
 
     #[test]

@@ -284,6 +284,40 @@ fn blocking_keepalive_pings_while_recv_waits() {
 }
 
 #[test]
+fn blocking_pong_that_arrived_while_the_application_was_busy_is_read_before_the_deadline_fails() {
+    let (url, server) = serve_one(|mut tcp| {
+        let (handshaken, buffered) = accept_upgrade(&mut tcp, &[], false);
+        let config = WebSocketConfig::default().protocol(Config::default().auto_pong(false));
+        let mut ws = WebSocket::from_parts(tcp, Role::Server, config, handshaken, buffered);
+        let Some(Ok(Message::Ping(payload))) = ws.recv() else {
+            panic!("expected the keepalive PING");
+        };
+        // A message first, then the PONG while the client is busy with it.
+        ws.send(Message::text("tick")).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        ws.send(Message::Pong(payload)).unwrap();
+        ws
+    });
+    let config = WebSocketConfig::default()
+        .keepalive(Keepalive::every(Duration::from_millis(50)).timeout(Duration::from_millis(50)));
+    let bounded = Some(Duration::from_secs(5));
+    let mut ws = client(&url)
+        .config(config)
+        .read_timeout(bounded)
+        .connect()
+        .unwrap();
+
+    assert_eq!(ws.recv().unwrap().unwrap(), Message::text("tick"));
+    // Busy past the PONG deadline; the PONG is in the socket meanwhile.
+    thread::sleep(Duration::from_millis(200));
+    let next = ws.recv();
+
+    assert!(matches!(next, Some(Ok(Message::Pong(_)))), "{next:?}");
+    assert!(ws.rtt().is_some());
+    drop(server.join().unwrap());
+}
+
+#[test]
 fn blocking_keepalive_closes_with_1001_when_pings_go_unanswered() {
     let (url, server) = close_code_server(false);
     let config = WebSocketConfig::default()

@@ -173,6 +173,7 @@ impl Connection {
     /// protocol error, the call that finds no event left releases the failure's close frame:
     /// until then the application may still answer what arrived before the bad frame, and its
     /// answers go out first.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.rx.poll_event();
         self.pass_replies();
@@ -191,6 +192,7 @@ impl Connection {
 
     /// Reports bytes of [`transmit_slices`](Self::transmit_slices) written; see
     /// [`Sender::advance_transmit`].
+    #[inline]
     pub fn advance_transmit(&mut self, n: usize) {
         self.tx.advance_transmit(n);
     }

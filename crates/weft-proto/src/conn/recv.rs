@@ -126,6 +126,7 @@ impl Receiver {
     }
 
     /// The next event, in the order the peer sent it.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         self.caught_up = event.is_none();

@@ -153,6 +153,7 @@ impl Sender {
     /// Reports that the first `n` bytes of [`transmit_slices`](Self::transmit_slices) were
     /// written. Once everything is written, [`take_shutdown`](Self::take_shutdown) says
     /// whether the transport should now be shut down.
+    #[inline]
     pub fn advance_transmit(&mut self, n: usize) {
         self.out.advance(n);
         self.note_written(n);

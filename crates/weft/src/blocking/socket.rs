@@ -13,7 +13,7 @@ use super::stream::{ReadTimeout, extras, is_timeout, read_until};
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
-use crate::liveness::{Due, Liveness};
+use crate::liveness::{Due, Liveness, later};
 
 /// Bytes read at least per call, whatever the frame in progress still needs.
 const READ_CHUNK: usize = 16 << 10;
@@ -57,7 +57,16 @@ const MAX_IOVECS: usize = 64;
 /// read waits at most until the next PING is due, sends it, and reads on. A PING unanswered
 /// within its timeout, or nothing arriving within the idle timeout, closes the connection
 /// with 1001 and the read returns [`Error::Timeout`] ([`Timeout::Pong`] or
-/// [`Timeout::Idle`]). An application that does not read for a while sends no PINGs then.
+/// [`Timeout::Idle`]); what had already arrived when a deadline passed is read first, so an
+/// application that was busy between reads is not failed for the PONG waiting in its socket.
+/// An application that does not read for a while sends no PINGs then, and a write blocked on
+/// a peer that stopped reading is bounded by the write timeout alone.
+///
+/// While deadlines run, the connection manages the socket's read timeout (it sets a coarse
+/// one, so that reads cost no extra system calls): set your own with
+/// [`set_read_timeout`](Self::set_read_timeout) rather than on the socket, and read it back
+/// with [`read_timeout`](Self::read_timeout). A call waiting that long for data returns the
+/// timeout error, PINGs sent meanwhile notwithstanding.
 ///
 /// ```
 /// use std::net::{TcpListener, TcpStream};
@@ -362,6 +371,30 @@ impl<S: Read + Write + Any> WebSocket<S> {
         }
     }
 
+    /// Your read timeout (see [Keepalive](Self#keepalive)); for transports other than
+    /// `TcpStream`, [`Stream`](super::Stream) and rustls over `TcpStream`, an
+    /// [`io::ErrorKind::Unsupported`] error.
+    ///
+    /// # Errors
+    ///
+    /// As `TcpStream::read_timeout`.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.read_timeout.user(&self.io)
+    }
+
+    /// Sets how long a reading call waits for data before it returns the timeout error
+    /// ([`Error::Io`], resumable); `None` waits as long as the connection's own deadlines
+    /// allow. Kept apart from the timeout the connection sets on the socket while keepalive,
+    /// idle or close deadlines run.
+    ///
+    /// # Errors
+    ///
+    /// As `TcpStream::set_read_timeout` (a zero duration is refused), and
+    /// [`io::ErrorKind::Unsupported`] for transports without a read timeout.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set_user(&self.io, timeout)
+    }
+
     /// The round-trip time of the last answered keepalive PING.
     pub fn rtt(&self) -> Option<Duration> {
         self.liveness.rtt
@@ -412,7 +445,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
 
     fn start_close_timer(&mut self) {
         if self.close_deadline.is_none() {
-            self.close_deadline = Some(Instant::now() + self.config.close_timeout);
+            self.close_deadline = Some(later(Instant::now(), self.config.close_timeout));
         }
         // Keepalive and idle policing end with the connection.
         self.liveness.stop();
@@ -426,8 +459,12 @@ impl<S: Read + Write + Any> WebSocket<S> {
         let grace = self.liveness.pong_timeout();
         match self.liveness.due(now) {
             Some(Due::Ping(payload)) => {
-                // A PING that cannot be sent (closing) is simply not sent.
-                let _ = self.conn.send(Message::Ping(payload));
+                // A PING that cannot be sent now (closing, a frame of ours half sent, raw
+                // mode) is not sent, and no PONG is awaited for it.
+                let sent = self.conn.send(Message::Ping(payload));
+                if sent.is_err() {
+                    self.liveness.ping_not_sent(now);
+                }
             }
             Some(Due::Expired(which)) => {
                 let reason = match which {
@@ -439,7 +476,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
                     Timeout::Pong => grace.unwrap_or(Duration::MAX),
                     _ => Duration::MAX,
                 };
-                let at = now + limit.min(self.config.close_timeout);
+                let at = later(now, limit.min(self.config.close_timeout));
                 self.close_deadline = Some(self.close_deadline.map_or(at, |d| d.min(at)));
                 self.pending_error = Some(Error::Timeout(which));
             }

@@ -76,6 +76,8 @@ pub(super) trait Extras {
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
+
     /// Ends this side's writing once everything written has gone out: TLS `close_notify`,
     /// then TCP FIN.
     fn shutdown_write(&mut self) -> io::Result<()>;
@@ -88,6 +90,10 @@ impl Extras for TcpStream {
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, on)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -108,6 +114,10 @@ where
         self.sock.set_read_timeout(timeout)
     }
 
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(on)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
         self.flush()?;
@@ -122,6 +132,10 @@ impl Extras for Stream {
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp().set_read_timeout(timeout)
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.tcp().set_nonblocking(on)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -151,6 +165,22 @@ pub(super) fn extras<S: Any>(io: &mut S) -> Option<&mut dyn Extras> {
         .map(|s| s as &mut dyn Extras)
 }
 
+/// [`extras`] for a shared reference, for the calls that only look.
+pub(super) fn extras_ref<S: Any>(io: &S) -> Option<&dyn Extras> {
+    let io: &dyn Any = io;
+    if let Some(s) = io.downcast_ref::<TcpStream>() {
+        return Some(s);
+    }
+    if let Some(s) = io.downcast_ref::<Stream>() {
+        return Some(s);
+    }
+    if let Some(s) = io.downcast_ref::<StreamOwned<ServerConnection, TcpStream>>() {
+        return Some(s);
+    }
+    io.downcast_ref::<StreamOwned<ClientConnection, TcpStream>>()
+        .map(|s| s as &dyn Extras)
+}
+
 /// What a connection knows of its transport's read timeout while it has deadlines to keep:
 /// the timeout it put on the socket (as the socket reports it back) and the user's timeout
 /// that one stands in for. Remembering both lets a read under a deadline cost one
@@ -158,6 +188,41 @@ pub(super) fn extras<S: Any>(io: &mut S) -> Option<&mut dyn Extras> {
 #[derive(Debug, Default)]
 pub(super) struct ReadTimeout {
     applied: Option<Applied>,
+    /// Since when reads under deadlines have found nothing: the user's timeout counts from
+    /// here, across calls that end at one of the connection's deadlines.
+    waiting_since: Option<Instant>,
+}
+
+impl ReadTimeout {
+    /// The user's read timeout: the one the connection's stands in for, else the socket's.
+    pub(super) fn user<S: Any>(&self, io: &S) -> io::Result<Option<Duration>> {
+        let x = extras_ref(io).ok_or(io::ErrorKind::Unsupported)?;
+        let current = x.read_timeout()?;
+        Ok(match self.applied {
+            Some(applied) if applied.reported == current => applied.user,
+            _ => current,
+        })
+    }
+
+    /// Sets the user's read timeout: kept here while the connection's is on the socket.
+    pub(super) fn set_user<S: Any>(&mut self, io: &S, timeout: Option<Duration>) -> io::Result<()> {
+        let x = extras_ref(io).ok_or(io::ErrorKind::Unsupported)?;
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero read timeout",
+            ));
+        }
+        let current = x.read_timeout()?;
+        match self.applied.as_mut() {
+            Some(applied) if applied.reported == current => applied.user = timeout,
+            _ => {
+                self.applied = None;
+                x.set_read_timeout(timeout)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,14 +236,16 @@ struct Applied {
 }
 
 /// Reads once, waiting no later than `deadline` when the transport can time out; `Ok(None)`
-/// means the deadline passed. The user's own read timeout still applies, counted from the
-/// call: it ends the call with its timeout error if it runs out first.
+/// means the deadline passed. Once it has passed, what has already arrived is still read
+/// (without waiting) before `Ok(None)`: it may be what the deadline was waiting for. The
+/// user's own read timeout still applies, counted from when reads began finding nothing: it
+/// ends the call with a timeout error if it runs out first.
 ///
 /// While deadlines come one after another (keepalive), the socket keeps a timeout of this
 /// connection's choosing, a power of two of milliseconds no longer than the time left, so it
 /// rarely has to change; a read that times out before the deadline simply reads again. Once no
-/// deadline is left, the user's timeout goes back on the socket. A timeout the user sets in
-/// between is noticed and respected.
+/// deadline is left, the user's timeout goes back on the socket. A timeout the user sets on
+/// the socket in between is noticed and respected.
 pub(super) fn read_until<S: Read + Any>(
     io: &mut S,
     buf: &mut [u8],
@@ -189,6 +256,7 @@ pub(super) fn read_until<S: Read + Any>(
         return io.read(buf).map(Some);
     };
     let Some(deadline) = deadline else {
+        state.waiting_since = None;
         if let Some(applied) = state.applied.take() {
             if x.read_timeout()? == applied.reported {
                 x.set_read_timeout(applied.user)?;
@@ -201,13 +269,20 @@ pub(super) fn read_until<S: Read + Any>(
         Some(applied) if applied.reported == current => (applied.user, Some(applied.requested)),
         _ => (current, None),
     };
-    let started = Instant::now();
-    let mut user_left = user;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+    let since = *state.waiting_since.get_or_insert_with(Instant::now);
+    let result = loop {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
-            return Ok(None);
+            break read_now(io, buf);
         }
+        let user_left = match user {
+            Some(u) => match u.checked_sub(now.saturating_duration_since(since)) {
+                Some(rest) if !rest.is_zero() => Some(rest),
+                _ => break Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+            },
+            None => None,
+        };
         let wait = match user_left {
             Some(u) if u < left => u,
             _ => coarse(left),
@@ -223,22 +298,39 @@ pub(super) fn read_until<S: Read + Any>(
             }
             on_socket = Some(wait);
         }
+        let started = Instant::now();
         match io.read(buf) {
+            // A transport that does not wait (a non-blocking socket) reports at once; retrying
+            // would spin.
+            Err(e) if is_timeout(&e) && started.elapsed() < wait / 2 => break Err(e),
             Err(e) if is_timeout(&e) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Ok(None);
+                if Instant::now() >= deadline {
+                    break Ok(None);
                 }
-                if let Some(u) = user {
-                    let spent = now.saturating_duration_since(started);
-                    if spent >= u {
-                        return Err(e);
-                    }
-                    user_left = Some(u - spent);
-                }
+                // Woken before the deadline: the user's timeout (checked above) or a coarse
+                // step towards the deadline.
             }
-            other => return other.map(Some),
+            other => break other.map(Some),
         }
+    };
+    if !matches!(result, Ok(None)) {
+        state.waiting_since = None;
+    }
+    result
+}
+
+/// Reads what has arrived, without waiting; `Ok(None)` if nothing has.
+fn read_now<S: Read + Any>(io: &mut S, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    if let Some(x) = extras(io) {
+        x.set_nonblocking(true)?;
+    }
+    let read = io.read(buf);
+    if let Some(x) = extras(io) {
+        x.set_nonblocking(false)?;
+    }
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        other => other.map(Some),
     }
 }
 
@@ -384,6 +476,80 @@ mod tests {
         let read = read_until(&mut reader, &mut [0; 16], None, &mut state);
         assert_eq!(read.expect("read"), Some(3));
         assert_eq!(reader.read_timeout().expect("get"), users);
+    }
+
+    #[test]
+    fn a_passed_deadline_still_reads_what_has_arrived() {
+        let (mut reader, mut writer) = pair();
+        writer.write_all(b"pong").expect("write");
+        std::thread::sleep(20 * MS);
+        let mut state = ReadTimeout::default();
+        let past = Some(Instant::now());
+        let read = read_until(&mut reader, &mut [0; 16], past, &mut state);
+        assert_eq!(read.expect("read"), Some(4));
+        let read = read_until(&mut reader, &mut [0; 16], past, &mut state);
+        assert!(matches!(read, Ok(None)), "{read:?}");
+    }
+
+    #[test]
+    fn a_transport_that_does_not_wait_is_not_spun_on() {
+        let (mut reader, _writer) = pair();
+        reader.set_nonblocking(true).expect("nonblocking");
+        let mut state = ReadTimeout::default();
+        let started = Instant::now();
+        let far = Some(started + Duration::from_secs(10));
+        let read = read_until(&mut reader, &mut [0; 16], far, &mut state);
+        assert!(matches!(&read, Err(e) if is_timeout(e)), "{read:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_users_timeout_counts_across_calls_that_end_at_deadlines() {
+        let (mut reader, _writer) = pair();
+        reader.set_read_timeout(Some(150 * MS)).expect("set");
+        let mut state = ReadTimeout::default();
+        let started = Instant::now();
+        let read = read_until(
+            &mut reader,
+            &mut [0; 16],
+            Some(started + 60 * MS),
+            &mut state,
+        );
+        assert!(matches!(read, Ok(None)), "{read:?}");
+        // A PING would go out here; the user's 150 ms keep running.
+        let again = Instant::now();
+        let far = Some(again + Duration::from_secs(10));
+        let read = read_until(&mut reader, &mut [0; 16], far, &mut state);
+        assert!(matches!(&read, Err(e) if is_timeout(e)), "{read:?}");
+        assert!(started.elapsed() >= 150 * MS);
+        assert!(again.elapsed() < 140 * MS, "{:?}", again.elapsed());
+    }
+
+    #[test]
+    fn a_user_timeout_set_while_ours_is_on_the_socket_is_kept_apart() {
+        let (mut reader, mut writer) = pair();
+        let mut state = ReadTimeout::default();
+        writer.write_all(b"x").expect("write");
+        let deadline = Some(Instant::now() + Duration::from_secs(20));
+        read_until(&mut reader, &mut [0; 16], deadline, &mut state).expect("read");
+        state
+            .set_user(&reader, Some(Duration::from_secs(3)))
+            .expect("set");
+        assert_eq!(
+            state.user(&reader).expect("get"),
+            Some(Duration::from_secs(3))
+        );
+        assert_ne!(
+            reader.read_timeout().expect("get"),
+            Some(Duration::from_secs(3)),
+            "the socket keeps the connection's"
+        );
+        writer.write_all(b"y").expect("write");
+        read_until(&mut reader, &mut [0; 16], None, &mut state).expect("read");
+        assert_eq!(
+            reader.read_timeout().expect("get"),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

@@ -358,8 +358,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if let Poll::Ready(due) = self.timers.poll_due(cx) {
                 match due {
                     Due::Ping(payload) => {
-                        // A PING that cannot be sent (closing) is simply not sent.
-                        let _ = self.conn.send(Message::Ping(payload));
+                        // A PING that cannot be sent now (closing, a frame of ours half sent,
+                        // raw mode) is not sent, and no PONG is awaited for it.
+                        if self.conn.send(Message::Ping(payload)).is_err() {
+                            self.timers.ping_not_sent();
+                        }
                     }
                     Due::Expired(Timeout::Close) => {
                         self.finished = true;

@@ -77,6 +77,11 @@ impl Timers {
         }
     }
 
+    /// The PING [`poll_due`](Self::poll_due) asked for could not be sent.
+    pub(crate) fn ping_not_sent(&mut self) {
+        self.liveness.ping_not_sent(Instant::now().into_std());
+    }
+
     /// A PONG arrived.
     pub(crate) fn on_pong(&mut self) {
         if self.liveness.is_armed() {
@@ -84,7 +89,9 @@ impl Timers {
         }
     }
 
-    /// Polls every timer, registering the waker on each.
+    /// Polls every timer, registering the waker on each. After `Ready` the caller must poll
+    /// again before it waits (both connection loops do): that registers the waker for the
+    /// deadline the answer set.
     #[inline]
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
         if !self.liveness.is_armed() && self.close.is_none() {
