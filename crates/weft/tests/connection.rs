@@ -246,6 +246,31 @@ async fn keepalive_awaits_no_pong_for_a_ping_it_could_not_send() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pong_that_arrived_while_the_application_was_busy_is_read_before_the_deadline_fails() {
+    let client_config = WebSocketConfig::default()
+        .keepalive(Keepalive::every(Duration::from_secs(1)).timeout(Duration::from_secs(1)));
+    let server_config = WebSocketConfig::default().protocol(Config::default().auto_pong(false));
+    let (mut client, mut server) = pair_with(client_config, server_config);
+    let server_task = tokio::spawn(async move {
+        let Some(Ok(Message::Ping(payload))) = server.recv().await else {
+            panic!("expected the keepalive PING");
+        };
+        // A message first, then the PONG while the client is busy with it.
+        server.send(Message::text("tick")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.send(Message::Pong(payload)).await.unwrap();
+        server
+    });
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::text("tick"));
+    // Busy past the PONG deadline; the PONG is in the transport meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let next = client.recv().await;
+    assert!(matches!(next, Some(Ok(Message::Pong(_)))), "{next:?}");
+    assert!(client.rtt().is_some());
+    drop(server_task.await.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
 async fn idle_timeout_closes_with_1001_when_nothing_arrives() {
     let (a, mut raw) = duplex(1024);
     let config = WebSocketConfig::default().idle_timeout(Duration::from_secs(5));

@@ -355,36 +355,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.finished = true;
                 return Poll::Ready(None);
             }
-            if let Poll::Ready(due) = self.timers.poll_due(cx) {
-                match due {
-                    Due::Ping(payload) => {
-                        // A PING that cannot be sent now (closing, a frame of ours half sent,
-                        // raw mode) is not sent, and no PONG is awaited for it.
-                        if self.conn.send(Message::Ping(payload)).is_err() {
-                            self.timers.ping_not_sent();
-                        }
-                    }
-                    Due::Expired(Timeout::Close) => {
-                        self.finished = true;
-                        if self.peer_close.is_some() && self.conn.is_closed() {
-                            return Poll::Ready(None);
-                        }
-                        return Poll::Ready(Some(Err(Error::Timeout(Timeout::Close))));
-                    }
-                    Due::Expired(which) => {
-                        let reason = match which {
-                            Timeout::Idle => "idle timeout",
-                            _ => "keepalive timeout",
-                        };
-                        let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
-                        if which == Timeout::Idle {
-                            self.timers.start_close();
-                        }
-                        self.pending_error = Some(Box::new(Error::Timeout(which)));
-                    }
-                }
-                continue;
-            }
             // Frames the core left in the buffer (it stops after a decompressed message) come
             // before anything new from the socket, which may have nothing more to say.
             if self.conn.has_backlog() {
@@ -393,37 +363,85 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 continue;
             }
-            if self.eof {
-                return Poll::Pending;
+            if !self.eof {
+                let Some(io) = self.io.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                let wanted = self.conn.read_hint();
+                match poll_read_into(io, &mut self.read_buf, wanted, self.config.read_buffer, cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(Err(e)) => {
+                        self.eof = true;
+                        self.conn.handle_eof();
+                        if self.peer_close.is_none() {
+                            self.pending_error = Some(Box::new(e.into()));
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Ok(0)) => {
+                        self.eof = true;
+                        self.conn.handle_eof();
+                        continue;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        if let Some(link) = &self.link {
+                            link.shared.add_bytes_in(n as u64);
+                        }
+                        self.timers.on_read();
+                        if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                            self.pending_error = Some(Box::new(e.into()));
+                        }
+                        continue;
+                    }
+                }
             }
-            let Some(io) = self.io.as_mut() else {
-                return Poll::Ready(None);
+            // Nothing more has arrived: now the clock. A deadline that passed while the
+            // application was busy does not fail a connection whose answer (the PONG, any
+            // data) was already waiting in the socket.
+            let Poll::Ready(due) = self.timers.poll_due(cx) else {
+                return Poll::Pending;
             };
-            let wanted = self.conn.read_hint();
-            match poll_read_into(io, &mut self.read_buf, wanted, self.config.read_buffer, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => {
-                    self.eof = true;
-                    self.conn.handle_eof();
-                    if self.peer_close.is_none() {
-                        self.pending_error = Some(Box::new(e.into()));
-                    }
-                }
-                Poll::Ready(Ok(0)) => {
-                    self.eof = true;
-                    self.conn.handle_eof();
-                }
-                Poll::Ready(Ok(n)) => {
-                    if let Some(link) = &self.link {
-                        link.shared.add_bytes_in(n as u64);
-                    }
-                    self.timers.on_read();
-                    if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
-                        self.pending_error = Some(Box::new(e.into()));
-                    }
-                }
+            if let Some(end) = self.on_due(due) {
+                return end;
             }
         }
+    }
+
+    /// Acts on a deadline: sends the PING, or ends or fails the connection. `Some` is what
+    /// [`poll_event`](Self::poll_event) returns now; `None`, go on. Out of line, so the
+    /// per-message loop stays small (callgrind, 100 x 16 B echo: 2458 instructions per
+    /// message; inlined 2490, marked cold 2494).
+    #[inline(never)]
+    fn on_due(&mut self, due: Due) -> Option<Poll<Option<Result<Event>>>> {
+        match due {
+            Due::Ping(payload) => {
+                // A PING that cannot be sent now (closing, a frame of ours half sent, raw
+                // mode) is not sent, and no PONG is awaited for it.
+                let sent = self.conn.send(Message::Ping(payload));
+                if sent.is_err() {
+                    self.timers.ping_not_sent();
+                }
+            }
+            Due::Expired(Timeout::Close) => {
+                self.finished = true;
+                if self.peer_close.is_some() && self.conn.is_closed() {
+                    return Some(Poll::Ready(None));
+                }
+                return Some(Poll::Ready(Some(Err(Error::Timeout(Timeout::Close)))));
+            }
+            Due::Expired(which) => {
+                let reason = match which {
+                    Timeout::Idle => "idle timeout",
+                    _ => "keepalive timeout",
+                };
+                let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
+                if which == Timeout::Idle {
+                    self.timers.start_close();
+                }
+                self.pending_error = Some(Box::new(Error::Timeout(which)));
+            }
+        }
+        None
     }
 
     /// Writes what is queued as far as the transport takes it now, so the PONG or close echo

@@ -218,8 +218,23 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 self.finished = true;
                 return Poll::Ready(None);
             }
-            if let Poll::Ready(due) = self.timers.poll_due(cx) {
-                match due {
+            // Frames the core left in the buffer come before anything new from the socket.
+            if self.rx.has_backlog() {
+                if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(Box::new(e.into()));
+                }
+                continue;
+            }
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let wanted = self.rx.read_hint();
+            let read = poll_read_into(io, &mut self.read_buf, wanted, self.read_base, cx);
+            let Poll::Ready(read) = read else {
+                // The clock is consulted once nothing more has arrived: a deadline that
+                // passed while the application was busy does not fail a connection whose
+                // answer is already waiting in the socket.
+                match ready!(self.timers.poll_due(cx)) {
                     Due::Ping(payload) => {
                         let _ = self.commands.send(Command::Send(Message::Ping(payload), 0));
                     }
@@ -232,25 +247,8 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     }
                 }
                 continue;
-            }
-            // Frames the core left in the buffer come before anything new from the socket.
-            if self.rx.has_backlog() {
-                if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
-                    self.pending_error = Some(Box::new(e.into()));
-                }
-                continue;
-            }
-            let Some(io) = self.io.as_mut() else {
-                return Poll::Ready(None);
             };
-            let wanted = self.rx.read_hint();
-            match ready!(poll_read_into(
-                io,
-                &mut self.read_buf,
-                wanted,
-                self.read_base,
-                cx
-            )) {
+            match read {
                 Err(e) => {
                     self.rx.handle_eof();
                     self.pending_error = Some(Box::new(e.into()));
