@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,7 +14,9 @@ use tokio::process::Command;
 use tracing::{info, warn};
 use weft::client::tls::ServerTlsOptions;
 use weft::proto::Config;
-use weft::server::{ConnId, Handler, OriginPolicy, Registry, Request, Server, ServerStream};
+use weft::server::{
+    ConnId, Handler, OriginPolicy, Registry, Request, Server, ServerBuilder, ServerStream,
+};
 use weft::{CloseCode, CloseFrame, Keepalive, Message, WebSocket, WebSocketConfig};
 
 use crate::cli::{LogLevel, ServeArgs};
@@ -89,15 +92,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         args.paths.clone()
     };
-    for path in &paths {
-        if args.protocols.is_empty() {
-            builder = builder.route(path, handler(mode.clone()));
+    // Each mode's handler is its own type, so the server holds each connection's future in
+    // its task, not behind one more box.
+    builder = match &mode {
+        Mode::Echo => routes(builder, &paths, &args.protocols, logged(|ws, _| echo(ws))),
+        Mode::Broadcast => routes(
+            builder,
+            &paths,
+            &args.protocols,
+            logged(|ws, request: Request| broadcast(ws, request.id, request.registry)),
+        ),
+        Mode::Exec(command) => {
+            let command = Arc::clone(command);
+            routes(
+                builder,
+                &paths,
+                &args.protocols,
+                logged(move |ws, request: Request| {
+                    let command = Arc::clone(&command);
+                    async move { exec(ws, &request, &command).await }
+                }),
+            )
         }
-        // Routes added first are preferred, so the protocols' order is the server's choice.
-        for protocol in &args.protocols {
-            builder = builder.route_protocol(path, protocol, handler(mode.clone()));
-        }
-    }
+    };
 
     // Signals are caught before the address is announced: whoever reads that line may signal
     // at once, and an uncaught SIGTERM would kill the process instead of shutting it down.
@@ -161,24 +178,58 @@ fn init_logging(level: LogLevel) {
         .try_init();
 }
 
-fn handler(mode: Mode) -> impl Handler {
+/// `handler` on every path, for every subprotocol if any are given.
+fn routes<H: Handler + Clone>(
+    mut builder: ServerBuilder,
+    paths: &[String],
+    protocols: &[String],
+    handler: H,
+) -> ServerBuilder {
+    for path in paths {
+        if protocols.is_empty() {
+            builder = builder.route(path, handler.clone());
+        }
+        // Routes added first are preferred, so the protocols' order is the server's choice.
+        for protocol in protocols {
+            builder = builder.route_protocol(path, protocol, handler.clone());
+        }
+    }
+    builder
+}
+
+/// A handler that runs `connection` and logs its opening and end.
+fn logged<F, Fut>(connection: F) -> impl Handler + Clone
+where
+    F: Fn(WebSocket<ServerStream>, Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = End> + Send + 'static,
+{
     move |ws: WebSocket<ServerStream>, request: Request| {
         let log = ConnLog::opened(&request);
-        // Each mode's future is built by a function returning `async move`, which holds the
-        // connection once; an `async fn` would hold its arguments twice for the connection's
-        // whole life.
-        let connection: Pin<Box<dyn Future<Output = End> + Send>> = match &mode {
-            Mode::Echo => Box::pin(echo(ws)),
-            Mode::Broadcast => Box::pin(broadcast(ws, request.id, request.registry)),
-            Mode::Exec(command) => {
-                let command = Arc::clone(command);
-                Box::pin(async move { exec(ws, &request, &command).await })
-            }
-        };
-        async move {
-            log.closed(connection.await);
-            Ok::<(), weft::Error>(())
+        Logged {
+            log,
+            connection: connection(ws, request),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's future and its log lines. Not `async move { log(fut.await) }`, which
+    /// would hold the connection's future twice for its whole life.
+    struct Logged<F> {
+        log: ConnLog,
+        #[pin]
+        connection: F,
+    }
+}
+
+impl<F: Future<Output = End>> Future for Logged<F> {
+    type Output = Result<(), weft::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let end = std::task::ready!(this.connection.poll(cx));
+        this.log.closed(end);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -234,18 +285,20 @@ impl ConnLog {
 )]
 fn echo(mut ws: WebSocket<ServerStream>) -> impl Future<Output = End> + Send {
     async move {
-        let result = async {
-            while let Some(message) = ws.recv().await {
-                let message = message?;
-                if message.is_data() {
-                    // Queued, not flushed: echoes of messages that arrived together leave in
-                    // one write when `recv` finds nothing more to hand out.
-                    ws.feed(message).await?;
+        let result = loop {
+            let message = match ws.recv().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            };
+            if message.is_data() {
+                // Queued, not flushed: echoes of messages that arrived together leave in one
+                // write when `recv` finds nothing more to hand out.
+                if let Err(e) = ws.feed(message).await {
+                    break Err(e);
                 }
             }
-            Ok(())
-        }
-        .await;
+        };
         finish(&mut ws, result).await
     }
 }
