@@ -144,8 +144,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Cancel safety
     ///
     /// Cancel safe: a message is either returned or still queued.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| self.poll_next_message(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        // A plain future rather than an `async fn`: no state machine around the poll.
+        poll_fn(move |cx| self.poll_next_message(cx))
     }
 
     /// The next event: messages, fragments, raw bytes, and the peer's close frame. `None`
@@ -154,8 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Cancel safety
     ///
     /// Cancel safe.
-    pub async fn next_event(&mut self) -> Option<Result<Event>> {
-        poll_fn(|cx| self.poll_event(cx)).await
+    pub fn next_event(&mut self) -> impl Future<Output = Option<Result<Event>>> + '_ {
+        poll_fn(move |cx| self.poll_event(cx))
     }
 
     /// The next part of a data frame (curl's `curl_ws_recv`), in fragment mode
@@ -201,10 +202,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Errors
     ///
     /// As for [`send`](Self::send).
-    pub async fn feed(&mut self, message: Message) -> Result<()> {
-        poll_fn(|cx| self.poll_write_room(cx)).await?;
-        self.conn.send(message)?;
-        Ok(())
+    pub fn feed(&mut self, message: Message) -> impl Future<Output = Result<()>> + '_ {
+        let mut message = Some(message);
+        poll_fn(move |cx| {
+            std::task::ready!(self.poll_write_room(cx))?;
+            if let Some(message) = message.take() {
+                self.conn.send(message)?;
+            }
+            Poll::Ready(Ok(()))
+        })
     }
 
     /// Writes everything queued.
@@ -212,8 +218,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Errors
     ///
     /// [`Error::Io`] if the write fails.
-    pub async fn flush(&mut self) -> Result<()> {
-        poll_fn(|cx| self.poll_flush_all(cx)).await
+    pub fn flush(&mut self) -> impl Future<Output = Result<()>> + '_ {
+        poll_fn(move |cx| self.poll_flush_all(cx))
     }
 
     /// Sends one frame of a message (Tcl's `send ... final`); see

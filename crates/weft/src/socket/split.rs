@@ -133,8 +133,9 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// # Cancel safety
     ///
     /// Cancel safe.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| self.poll_next_message(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        // A plain future rather than an `async fn`: no state machine around the poll.
+        poll_fn(move |cx| self.poll_next_message(cx))
     }
 
     /// The next event; `None` once reading is over.
@@ -142,8 +143,8 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// # Cancel safety
     ///
     /// Cancel safe.
-    pub async fn next_event(&mut self) -> Option<Result<Event>> {
-        poll_fn(|cx| self.poll_event(cx)).await
+    pub fn next_event(&mut self) -> impl Future<Output = Option<Result<Event>>> + '_ {
+        poll_fn(move |cx| self.poll_event(cx))
     }
 
     /// The next part of a data frame, in fragment mode.
