@@ -32,7 +32,9 @@ pub struct WebSocketConfig {
 }
 
 /// Keepalive PINGs (Tcl's `configure -keepalive -ping`): one every `interval`, and the
-/// connection is closed if no PONG comes back within `timeout`.
+/// connection is closed if no PONG comes back within `timeout`. A PING that cannot go out when
+/// due (a frame of ours half sent) is skipped, not waited for; in raw mode there is no
+/// keepalive, as the connection sends no frames of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keepalive {
     pub(crate) interval: Duration,

@@ -47,16 +47,20 @@ struct Pinging {
 }
 
 impl Liveness {
-    /// The deadlines `config` asks for, counted from `now`.
+    /// The deadlines `config` asks for, counted from `now`. No keepalive in raw mode: the
+    /// connection sends no frames of its own there, and PONGs reach the application as bytes.
     pub(crate) fn new(config: &WebSocketConfig, now: Instant) -> Self {
+        let keepalive = config.keepalive.clone();
         Liveness {
-            keepalive: config.keepalive.clone().map(|config| {
-                Box::new(Pinging {
-                    at: later(now, config.interval),
-                    config,
-                    ping_sent: None,
-                })
-            }),
+            keepalive: keepalive
+                .filter(|_| !config.proto.is_raw_mode())
+                .map(|config| {
+                    Box::new(Pinging {
+                        at: later(now, config.interval),
+                        config,
+                        ping_sent: None,
+                    })
+                }),
             idle: config.idle_timeout.map(|t| (t, later(now, t))),
             rtt: None,
         }
@@ -245,6 +249,18 @@ mod tests {
         live.on_read(start);
         assert!(live.next_deadline().is_some_and(|at| at > start));
         assert_eq!(live.due(start + 1000 * SECOND), None);
+    }
+
+    #[test]
+    fn raw_mode_runs_no_keepalive_but_still_the_idle_timeout() {
+        let config = WebSocketConfig::default()
+            .protocol(weft_proto::Config::default().raw_mode(true))
+            .keepalive(Keepalive::every(10 * SECOND))
+            .idle_timeout(30 * SECOND);
+        let start = Instant::now();
+        let live = Liveness::new(&config, start);
+        assert_eq!(live.next_deadline(), Some(start + 30 * SECOND));
+        assert_eq!(live.pong_timeout(), None);
     }
 
     #[test]

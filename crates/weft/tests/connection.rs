@@ -235,12 +235,19 @@ async fn keepalive_closes_a_peer_that_never_answers() {
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_awaits_no_pong_for_a_ping_it_could_not_send() {
-    // In raw mode the connection sends no frames of its own, PINGs included.
     let (a, _peer) = duplex(64 << 10);
     let config = WebSocketConfig::default()
-        .protocol(Config::default().raw_mode(true))
         .keepalive(Keepalive::every(Duration::from_secs(1)).timeout(Duration::from_secs(1)));
     let mut client = WebSocket::new(a, Role::Client, config);
+    // Half of a declared frame is out: no PING can go until the rest follows.
+    client
+        .start_frame(DataKind::Binary, 10, true)
+        .await
+        .unwrap();
+    client
+        .send_fragment(Bytes::from_static(b"12345"))
+        .await
+        .unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(10), client.next_event()).await;
     assert!(waited.is_err(), "no event, no PONG timeout: {waited:?}");
 }
