@@ -18,6 +18,23 @@ pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// The earlier of two deadlines, either of which may be unset.
+#[inline]
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The reason of the 1001 close frame a connection sends when `expired` ends it.
+pub(crate) fn close_reason(expired: Timeout) -> &'static str {
+    match expired {
+        Timeout::Idle => "idle timeout",
+        _ => "keepalive timeout",
+    }
+}
+
 /// What a passed deadline asks the connection to do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Due {
@@ -81,12 +98,10 @@ impl Liveness {
 
     /// The earliest deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let ping = self.keepalive.as_ref().map(|k| k.at);
-        let idle = self.idle.map(|(_, at)| at);
-        match (ping, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(
+            self.keepalive.as_ref().map(|k| k.at),
+            self.idle.map(|(_, at)| at),
+        )
     }
 
     /// How long an unanswered PING waits for its PONG.

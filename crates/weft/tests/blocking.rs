@@ -114,6 +114,16 @@ fn read_head(tcp: &mut TcpStream) {
     }
 }
 
+/// A connected client with `config` whose every read is bounded (5 s), so a test whose
+/// deadline never fires fails instead of waiting forever.
+fn bounded_client(url: &str, config: WebSocketConfig) -> WebSocket<weft::blocking::Stream> {
+    client(url)
+        .config(config)
+        .read_timeout(Some(Duration::from_secs(5)))
+        .connect()
+        .expect("connect")
+}
+
 fn client(url: &str) -> ClientBuilder {
     // Proxy variables in the test environment must not reroute loopback.
     ClientBuilder::new(url).no_proxy()
@@ -258,13 +268,7 @@ fn blocking_keepalive_pings_while_recv_waits() {
         ws
     });
     let config = WebSocketConfig::default().keepalive(Keepalive::every(Duration::from_millis(50)));
-    // A bound on every read: without PINGs the test fails instead of waiting forever.
-    let bounded = Some(Duration::from_secs(5));
-    let mut ws = client(&url)
-        .config(config)
-        .read_timeout(bounded)
-        .connect()
-        .unwrap();
+    let mut ws = bounded_client(&url, config);
 
     let mut pongs = 0;
     loop {
@@ -300,12 +304,7 @@ fn blocking_pong_that_arrived_while_the_application_was_busy_is_read_before_the_
     });
     let config = WebSocketConfig::default()
         .keepalive(Keepalive::every(Duration::from_millis(50)).timeout(Duration::from_millis(50)));
-    let bounded = Some(Duration::from_secs(5));
-    let mut ws = client(&url)
-        .config(config)
-        .read_timeout(bounded)
-        .connect()
-        .unwrap();
+    let mut ws = bounded_client(&url, config);
 
     assert_eq!(ws.recv().unwrap().unwrap(), Message::text("tick"));
     // Busy past the PONG deadline; the PONG is in the socket meanwhile.
@@ -322,12 +321,7 @@ fn blocking_keepalive_closes_with_1001_when_pings_go_unanswered() {
     let (url, server) = close_code_server(false);
     let config = WebSocketConfig::default()
         .keepalive(Keepalive::every(Duration::from_millis(50)).timeout(Duration::from_millis(50)));
-    let bounded = Some(Duration::from_secs(5));
-    let mut ws = client(&url)
-        .config(config)
-        .read_timeout(bounded)
-        .connect()
-        .unwrap();
+    let mut ws = bounded_client(&url, config);
 
     let result = ws.recv();
 
@@ -342,12 +336,7 @@ fn blocking_keepalive_closes_with_1001_when_pings_go_unanswered() {
 fn blocking_idle_timeout_closes_with_1001() {
     let (url, server) = close_code_server(true);
     let config = WebSocketConfig::default().idle_timeout(Duration::from_millis(100));
-    let bounded = Some(Duration::from_secs(5));
-    let mut ws = client(&url)
-        .config(config)
-        .read_timeout(bounded)
-        .connect()
-        .unwrap();
+    let mut ws = bounded_client(&url, config);
     let started = std::time::Instant::now();
 
     let result = ws.recv();

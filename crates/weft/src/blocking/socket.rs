@@ -13,7 +13,7 @@ use super::stream::{ReadTimeout, extras, is_timeout, read_until};
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
-use crate::liveness::{Due, Liveness, later};
+use crate::liveness::{Due, Liveness, close_reason, earliest, later};
 
 /// Bytes read at least per call, whatever the frame in progress still needs.
 const READ_CHUNK: usize = 16 << 10;
@@ -467,11 +467,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
                 }
             }
             Some(Due::Expired(which)) => {
-                let reason = match which {
-                    Timeout::Idle => "idle timeout",
-                    _ => "keepalive timeout",
-                };
-                let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
+                let _ = self.conn.close(CloseCode::GOING_AWAY, close_reason(which));
                 let limit = match which {
                     Timeout::Pong => grace.unwrap_or(Duration::MAX),
                     _ => Duration::MAX,
@@ -487,10 +483,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
     /// How long a read may wait: until the close deadline or the next keepalive or idle
     /// deadline, whichever comes first.
     fn read_deadline(&self) -> Option<Instant> {
-        match (self.close_deadline, self.liveness.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.close_deadline, self.liveness.next_deadline())
     }
 
     /// The close deadline passed: closes the transport without waiting longer. `Ok` if the

@@ -146,39 +146,37 @@ impl Extras for Stream {
     }
 }
 
+/// Looks `$io` (a `dyn Any` reference) up among the transports with extras, by `$cast`
+/// (`downcast_ref` or `downcast_mut`), returning it as `$as`. One list for both lookups.
+macro_rules! find_extras {
+    ($io:ident, $cast:ident, $as:ty) => {{
+        if $io.is::<TcpStream>() {
+            return $io.$cast::<TcpStream>().map(|s| s as $as);
+        }
+        if $io.is::<Stream>() {
+            return $io.$cast::<Stream>().map(|s| s as $as);
+        }
+        if $io.is::<StreamOwned<ServerConnection, TcpStream>>() {
+            return $io
+                .$cast::<StreamOwned<ServerConnection, TcpStream>>()
+                .map(|s| s as $as);
+        }
+        $io.$cast::<StreamOwned<ClientConnection, TcpStream>>()
+            .map(|s| s as $as)
+    }};
+}
+
 /// The extras of `io` if its type is one that has them: `TcpStream`, [`Stream`], or rustls
 /// over `TcpStream` on either side.
 pub(super) fn extras<S: Any>(io: &mut S) -> Option<&mut dyn Extras> {
     let io: &mut dyn Any = io;
-    if io.is::<TcpStream>() {
-        return io.downcast_mut::<TcpStream>().map(|s| s as &mut dyn Extras);
-    }
-    if io.is::<Stream>() {
-        return io.downcast_mut::<Stream>().map(|s| s as &mut dyn Extras);
-    }
-    if io.is::<StreamOwned<ServerConnection, TcpStream>>() {
-        return io
-            .downcast_mut::<StreamOwned<ServerConnection, TcpStream>>()
-            .map(|s| s as &mut dyn Extras);
-    }
-    io.downcast_mut::<StreamOwned<ClientConnection, TcpStream>>()
-        .map(|s| s as &mut dyn Extras)
+    find_extras!(io, downcast_mut, &mut dyn Extras)
 }
 
 /// [`extras`] for a shared reference, for the calls that only look.
 pub(super) fn extras_ref<S: Any>(io: &S) -> Option<&dyn Extras> {
     let io: &dyn Any = io;
-    if let Some(s) = io.downcast_ref::<TcpStream>() {
-        return Some(s);
-    }
-    if let Some(s) = io.downcast_ref::<Stream>() {
-        return Some(s);
-    }
-    if let Some(s) = io.downcast_ref::<StreamOwned<ServerConnection, TcpStream>>() {
-        return Some(s);
-    }
-    io.downcast_ref::<StreamOwned<ClientConnection, TcpStream>>()
-        .map(|s| s as &dyn Extras)
+    find_extras!(io, downcast_ref, &dyn Extras)
 }
 
 /// What a connection knows of its transport's read timeout while it has deadlines to keep:

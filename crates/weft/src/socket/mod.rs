@@ -24,6 +24,7 @@ use weft_proto::{
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
+use crate::liveness::close_reason;
 use crate::server::registry::{Link, Outgoing};
 use io::{WriteQueue, poll_read_into};
 use timers::{Due, Timers};
@@ -437,11 +438,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Some(Poll::Ready(Some(Err(Error::Timeout(Timeout::Close)))));
             }
             Due::Expired(which) => {
-                let reason = match which {
-                    Timeout::Idle => "idle timeout",
-                    _ => "keepalive timeout",
-                };
-                let _ = self.conn.close(CloseCode::GOING_AWAY, reason);
+                let _ = self.conn.close(CloseCode::GOING_AWAY, close_reason(which));
                 if which == Timeout::Idle {
                     self.timers.start_close();
                 }

@@ -1,7 +1,7 @@
 //! The per-message codec: a compressor for what this side sends and a decompressor for what
 //! it receives, each keeping or dropping its context between messages as negotiated.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 use thiserror::Error;
 
 use super::pool::{self, CompressKey};
@@ -127,7 +127,7 @@ impl Deflater {
             if reset {
                 pool::take_compress(key)
             } else {
-                Compress::new_with_window_bits(Compression::new(key.level), false, bits)
+                key.new_state()
             }
         });
         self.scratch.clear();

@@ -12,6 +12,7 @@
 //! [`SPARES`] of each kind however many connections it has run.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use flate2::{Compress, Compression, Decompress};
 
@@ -27,31 +28,37 @@ pub(crate) struct CompressKey {
     pub(crate) window_bits: u8,
 }
 
+impl CompressKey {
+    /// A fresh compressor with these settings.
+    pub(crate) fn new_state(self) -> Compress {
+        Compress::new_with_window_bits(Compression::new(self.level), false, self.window_bits)
+    }
+}
+
+/// A thread's spare states of one kind, each with the settings it was made with.
+type Spares<K, T> = LocalKey<RefCell<Vec<(K, T)>>>;
+
 thread_local! {
     static COMPRESSORS: RefCell<Vec<(CompressKey, Compress)>> = const { RefCell::new(Vec::new()) };
     static DECOMPRESSORS: RefCell<Vec<(u8, Decompress)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A compressor for `key`: a spare of this thread's if one matches, else a new one.
-pub(crate) fn take_compress(key: CompressKey) -> Compress {
-    // `try_with`: a thread tearing down its locals simply allocates.
-    let spare = COMPRESSORS
+/// A spare made with `key`, if the thread has one. (`try_with`: a thread tearing down its
+/// locals has none.)
+fn take<K: PartialEq + 'static, T: 'static>(spares: &'static Spares<K, T>, key: &K) -> Option<T> {
+    spares
         .try_with(|spares| {
             let mut spares = spares.borrow_mut();
-            let at = spares.iter().rposition(|(k, _)| *k == key)?;
+            let at = spares.iter().rposition(|(k, _)| k == key)?;
             Some(spares.swap_remove(at).1)
         })
         .ok()
-        .flatten();
-    spare.unwrap_or_else(|| {
-        Compress::new_with_window_bits(Compression::new(key.level), false, key.window_bits)
-    })
+        .flatten()
 }
 
-/// Returns a compressor whose message has ended; it is reset before anyone reuses it.
-pub(crate) fn give_compress(key: CompressKey, mut state: Compress) {
-    state.reset();
-    let _ = COMPRESSORS.try_with(|spares| {
+/// Keeps `state` as a spare unless the thread has enough; then it is freed.
+fn give<K: 'static, T: 'static>(spares: &'static Spares<K, T>, key: K, state: T) {
+    let _ = spares.try_with(|spares| {
         let mut spares = spares.borrow_mut();
         if spares.len() < SPARES {
             spares.push((key, state));
@@ -59,28 +66,27 @@ pub(crate) fn give_compress(key: CompressKey, mut state: Compress) {
     });
 }
 
+/// A compressor for `key`: a spare of this thread's if one matches, else a new one.
+pub(crate) fn take_compress(key: CompressKey) -> Compress {
+    take(&COMPRESSORS, &key).unwrap_or_else(|| key.new_state())
+}
+
+/// Returns a compressor whose message has ended; it is reset before anyone reuses it.
+pub(crate) fn give_compress(key: CompressKey, mut state: Compress) {
+    state.reset();
+    give(&COMPRESSORS, key, state);
+}
+
 /// A decompressor for a `window_bits` window: a spare of this thread's if one matches.
 pub(crate) fn take_decompress(window_bits: u8) -> Decompress {
-    let spare = DECOMPRESSORS
-        .try_with(|spares| {
-            let mut spares = spares.borrow_mut();
-            let at = spares.iter().rposition(|(bits, _)| *bits == window_bits)?;
-            Some(spares.swap_remove(at).1)
-        })
-        .ok()
-        .flatten();
-    spare.unwrap_or_else(|| Decompress::new_with_window_bits(false, window_bits))
+    take(&DECOMPRESSORS, &window_bits)
+        .unwrap_or_else(|| Decompress::new_with_window_bits(false, window_bits))
 }
 
 /// Returns a decompressor whose message has ended; it is reset before anyone reuses it.
 pub(crate) fn give_decompress(window_bits: u8, mut state: Decompress) {
     state.reset(false);
-    let _ = DECOMPRESSORS.try_with(|spares| {
-        let mut spares = spares.borrow_mut();
-        if spares.len() < SPARES {
-            spares.push((window_bits, state));
-        }
-    });
+    give(&DECOMPRESSORS, window_bits, state);
 }
 
 /// How many spare compressors and decompressors this thread holds.
