@@ -133,3 +133,22 @@ async fn writer_waits_when_the_peer_does_not_read() {
         "sent {sent}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn reader_awaits_no_pong_for_a_keepalive_ping_the_writer_could_not_send() {
+    let (a, _peer) = duplex(64 << 10);
+    let config = WebSocketConfig::default()
+        .keepalive(weft::Keepalive::every(Duration::from_secs(1)).timeout(Duration::from_secs(1)));
+    let (mut reader, mut writer) = WebSocket::new(a, Role::Client, config).split();
+    // Half of a declared frame is out: the writer can send no PING until the rest follows.
+    writer
+        .start_frame(weft::DataKind::Binary, 10, true)
+        .unwrap();
+    writer
+        .send_fragment(bytes::Bytes::from_static(b"12345"))
+        .await
+        .unwrap();
+    writer.flush().await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(10), reader.recv()).await;
+    assert!(waited.is_err(), "no message, no PONG timeout: {waited:?}");
+}

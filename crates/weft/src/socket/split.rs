@@ -8,6 +8,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -35,6 +36,9 @@ enum Command {
     /// Take the PONG held in the [`PongGate`].
     LatestPong,
     Send(Message, u32),
+    /// The reader's keepalive PING; if it cannot be sent, the reader is told so through
+    /// [`Shared::ping_unsent`] instead of awaiting a PONG that cannot come.
+    KeepalivePing(Bytes),
     Frame(DataKind, Bytes, bool, u32),
     StartFrame(DataKind, u64, bool),
     FrameData(Bytes, u32),
@@ -68,6 +72,7 @@ where
         let high = self.config.write_high.min(Semaphore::MAX_PERMITS);
         let permits = Arc::new(Semaphore::new(high));
         let pongs = Arc::new(PongGate::default());
+        let ping_unsent = Arc::new(AtomicBool::new(false));
         let (read_io, write_io) = match io {
             Some(halves) => (Some(halves.0), Some(halves.1)),
             None => (None, None),
@@ -83,6 +88,7 @@ where
                 Shared {
                     permits: Arc::clone(&permits),
                     pongs: Arc::clone(&pongs),
+                    ping_unsent: Arc::clone(&ping_unsent),
                 },
                 self.config.close_timeout,
             ));
@@ -94,6 +100,7 @@ where
             read_base: self.config.read_buffer,
             commands: commands.clone(),
             pongs,
+            ping_unsent,
             timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
             peer_close: None,
             pending_error: None,
@@ -119,6 +126,8 @@ pub struct WsReader<S> {
     read_base: usize,
     commands: mpsc::UnboundedSender<Command>,
     pongs: Arc<PongGate>,
+    /// Set by the writer task when it could not send a keepalive PING.
+    ping_unsent: Arc<AtomicBool>,
     timers: Timers,
     /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
     peer_close: Option<Box<CloseFrame>>,
@@ -235,9 +244,14 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 // The clock is consulted once nothing more has arrived: a deadline that
                 // passed while the application was busy does not fail a connection whose
                 // answer is already waiting in the socket.
+                if self.ping_unsent.load(Ordering::Relaxed)
+                    && self.ping_unsent.swap(false, Ordering::AcqRel)
+                {
+                    self.timers.ping_not_sent();
+                }
                 match ready!(self.timers.poll_due(cx)) {
                     Due::Ping(payload) => {
-                        let _ = self.commands.send(Command::Send(Message::Ping(payload), 0));
+                        let _ = self.commands.send(Command::KeepalivePing(payload));
                     }
                     Due::Expired(which) => {
                         let _ = self
@@ -422,7 +436,7 @@ async fn write_loop<S: AsyncWrite>(
         let mut command = Some(first);
         // Take everything already queued, so one vectored write carries many messages.
         while let Some(c) = command.take() {
-            released += apply(&mut tx, c, &mut flushes, &shared.pongs);
+            released += apply(&mut tx, c, &mut flushes, &shared);
             command = commands.try_recv().ok();
         }
         let written = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx)).await;
@@ -470,10 +484,12 @@ async fn next_command(
 }
 
 /// What the writer task shares with the halves: the write-buffer permits the writer's
-/// callers take, and the PONGs the reader hands over.
+/// callers take, the PONGs the reader hands over, and whether the reader's last keepalive
+/// PING could not be sent.
 struct Shared {
     permits: Arc<Semaphore>,
     pongs: Arc<PongGate>,
+    ping_unsent: Arc<AtomicBool>,
 }
 
 /// Applies one command to the core; returns the write-buffer permits it held.
@@ -481,23 +497,31 @@ fn apply(
     tx: &mut Sender,
     command: Command,
     flushes: &mut Vec<oneshot::Sender<Result<()>>>,
-    pongs: &PongGate,
+    shared: &Shared,
 ) -> usize {
     let (result, permits) = match command {
         Command::Reply(reply) => {
             if matches!(reply, Reply::Pong(_)) {
-                pongs.taken();
+                shared.pongs.taken();
             }
             tx.handle_reply(reply);
             (Ok(()), 0)
         }
         Command::LatestPong => {
-            if let Some(payload) = pongs.take_latest() {
+            if let Some(payload) = shared.pongs.take_latest() {
                 tx.handle_reply(Reply::Pong(payload));
             }
             (Ok(()), 0)
         }
         Command::Send(message, permits) => (tx.send(message), permits),
+        Command::KeepalivePing(payload) => {
+            // Closing, or a declared frame of ours half sent: no PING can go now.
+            let sent = tx.send(Message::Ping(payload));
+            if sent.is_err() {
+                shared.ping_unsent.store(true, Ordering::Release);
+            }
+            (sent, 0)
+        }
         Command::Frame(kind, data, fin, permits) => (tx.send_frame(kind, data, fin), permits),
         Command::StartFrame(kind, len, fin) => (tx.start_frame(kind, len, fin), 0),
         Command::FrameData(data, permits) => (tx.send_frame_data(data), permits),
