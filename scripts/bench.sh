@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark of issue 8 (see BENCHMARKS.md): weft's echo server (the library
 # and `weft serve`), tokio-tungstenite, fastwebsockets and a raw TCP echo, driven by the same
-# load generator; the library clients against one fixed server; RSS per idle connection; the
-# most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
+# load generator; the library clients, async and blocking, against one fixed server; RSS per
+# idle connection; the most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
 # to CPU 1. Not part of `cargo test`.
 #
 #   scripts/bench.sh                 the full matrix, 3 rounds (31 minutes on 2 cores, plus
@@ -178,7 +178,7 @@ if [[ " $parts " == *" clients "* ]]; then
     for cell in "${ccells[@]}"; do
         read -r conns size depth <<< "$cell"
         for ((round = 0; round < rounds; round++)); do
-            for client in $(rotate "$round" loadgen tungstenite weft); do
+            for client in $(rotate "$round" loadgen tungstenite weft tungstenite_sync weft_blocking); do
                 start_server fastwebsockets
                 if [ "$client" = loadgen ]; then
                     cmd=("$bin/loadgen" --addr "$server_addr")

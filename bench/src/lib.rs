@@ -2,6 +2,8 @@
 //! servers that have none of their own, client frames, a latency histogram, the measurement
 //! window, and CPU readings from /proc.
 
+pub mod blocking;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
@@ -282,6 +284,14 @@ impl Hist {
         }
         0
     }
+
+    /// Adds `other`'s samples to these.
+    pub fn merge(&mut self, other: &Hist) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+    }
 }
 
 /// The counters every connection of a load generator shares (one thread, so no atomics).
@@ -351,7 +361,7 @@ pub fn self_cpu() -> (u64, u64) {
 }
 
 /// Asks callgrind in process `pid` to zero (`-z`) or dump (`-d`) its counters, and waits.
-fn callgrind_control(action: &str, pid: u32) {
+pub(crate) fn callgrind_control(action: &str, pid: u32) {
     let done = std::process::Command::new("callgrind_control")
         .args([action, &pid.to_string()])
         .stdout(std::process::Stdio::null())
@@ -404,28 +414,55 @@ pub async fn measure(
     }
     stats.stopped.set(true);
 
-    let msgs = stats.msgs.get();
+    print_result(
+        cell,
+        &Window {
+            msgs: stats.msgs.get(),
+            bytes: stats.bytes.get(),
+            errors: stats.errors.get(),
+            elapsed,
+            server: srv0.zip(srv1),
+            me: (me0, me1),
+        },
+        &stats.hist.borrow(),
+    );
+}
+
+/// What a measurement window counted, and the CPU readings at both of its ends.
+pub struct Window {
+    pub msgs: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub elapsed: f64,
+    /// The server's (user, system) µs at the window's start and end, if it was watched.
+    pub server: Option<((u64, u64), (u64, u64))>,
+    /// The same for this process.
+    pub me: ((u64, u64), (u64, u64)),
+}
+
+/// Prints the one `RESULT` line of a cell that the report reads.
+pub fn print_result(cell: &CellSpec, w: &Window, hist: &Hist) {
     let per_msg = |us: u64| {
-        if msgs == 0 {
+        if w.msgs == 0 {
             0.0
         } else {
-            us as f64 / msgs as f64
+            us as f64 / w.msgs as f64
         }
     };
-    let (srv_us, srv_sys_pct, srv_cpu_pct) = match (srv0, srv1) {
-        (Some((u0, s0)), Some((u1, s1))) => {
+    let (srv_us, srv_sys_pct, srv_cpu_pct) = match w.server {
+        Some(((u0, s0), (u1, s1))) => {
             let total = (u1 - u0) + (s1 - s0);
             let sys = if total == 0 {
                 0.0
             } else {
                 100.0 * (s1 - s0) as f64 / total as f64
             };
-            (per_msg(total), sys, 100.0 * total as f64 / 1e6 / elapsed)
+            (per_msg(total), sys, 100.0 * total as f64 / 1e6 / w.elapsed)
         }
-        _ => (0.0, 0.0, 0.0),
+        None => (0.0, 0.0, 0.0),
     };
+    let (me0, me1) = w.me;
     let gen_total = (me1.0 - me0.0) + (me1.1 - me0.1);
-    let hist = stats.hist.borrow();
     println!(
         "RESULT label={} conns={} size={} depth={} mode={} msgs={} secs={:.3} msgs_per_s={:.0} \
          mb_per_s={:.1} p50_us={:.1} p99_us={:.1} srv_cpu_us_per_msg={:.3} srv_sys_pct={:.0} \
@@ -435,18 +472,18 @@ pub async fn measure(
         cell.size,
         cell.depth,
         if cell.text { "text" } else { "binary" },
-        msgs,
-        elapsed,
-        msgs as f64 / elapsed,
-        stats.bytes.get() as f64 / elapsed / 1e6,
+        w.msgs,
+        w.elapsed,
+        w.msgs as f64 / w.elapsed,
+        w.bytes as f64 / w.elapsed / 1e6,
         hist.quantile(0.5) as f64 / 1e3,
         hist.quantile(0.99) as f64 / 1e3,
         srv_us,
         srv_sys_pct,
         srv_cpu_pct,
         per_msg(gen_total),
-        100.0 * gen_total as f64 / 1e6 / elapsed,
-        stats.errors.get(),
+        100.0 * gen_total as f64 / 1e6 / w.elapsed,
+        w.errors,
     );
 }
 

@@ -6,7 +6,13 @@ use std::io::Read;
 
 /// The servers' columns, in order, and the labels they run under.
 const SERVERS: [&str; 5] = ["raw", "fastwebsockets", "tungstenite", "weft", "weft-serve"];
-const CLIENTS: [&str; 3] = ["client:loadgen", "client:tungstenite", "client:weft"];
+const CLIENTS: [&str; 5] = [
+    "client:loadgen",
+    "client:tungstenite",
+    "client:weft",
+    "client:tungstenite_sync",
+    "client:weft_blocking",
+];
 
 type Row = HashMap<String, String>;
 
