@@ -2,21 +2,26 @@
 # The side-by-side benchmark of issue 8 (see BENCHMARKS.md): weft's echo server (the library
 # and `weft serve`), tokio-tungstenite, fastwebsockets and a raw TCP echo, driven by the same
 # load generator; the library clients, async and blocking, against one fixed server; RSS per
-# idle connection; the most connections weft holds. Everything on 127.0.0.1; load generator pinned to CPU 0, server
-# to CPU 1. Not part of `cargo test`.
+# idle connection; the most connections weft holds. Everything on 127.0.0.1; load generator
+# pinned to CPU 0, servers to CPU 1. Not part of `cargo test`.
 #
-#   scripts/bench.sh                 the full matrix, 3 rounds (31 minutes on 2 cores, plus
-#                                    the LTO builds the first time)
+#   scripts/bench.sh                 the full matrix, 3 rounds (about 35 minutes on 2 cores,
+#                                    plus the LTO builds the first time)
 #   BENCH_QUICK=1 scripts/bench.sh   a small subset: 6 server cells, 3 client cells
 #
-# Each cell runs BENCH_ROUNDS times (3), every server once per round in a rotating order, and
-# the report keeps each server's median round: on a shared machine one run of a cell moves by
-# 10-40 %, and the order of servers within a round must not favour any of them.
+# Each server cell runs BENCH_ROUNDS times (3) and the report keeps each server's median
+# round. In a round every server runs at once, each with its own connections, and one load
+# generator loads them in turns of a quarter second, order rotated, until each had
+# BENCH_SECS seconds: on a shared machine one run of a cell moves by 10-40 % from second to
+# second, and servers measured in alternating slices share those moves (ratios between
+# servers then hold within about 5 %). BENCH_INTERLEAVE=0 runs the servers one after
+# another instead, each for BENCH_SECS seconds.
 #
-# Knobs: BENCH_ROUNDS (3), BENCH_SECS (measured seconds per cell, 2), BENCH_WARMUP (1),
-# BENCH_SERVERS (which servers, default all), BENCH_PARTS (servers clients memory maxconn),
-# BENCH_IDLE (10000), BENCH_CELLS (server cells to run instead of the matrix, comma-separated,
-# e.g. "100 16 1,1 1K 1 text").
+# Knobs: BENCH_ROUNDS (3), BENCH_SECS (measured seconds per server and cell, 2),
+# BENCH_WARMUP (seconds of load on each server before counting, 1), BENCH_SLICE (0.25),
+# BENCH_INTERLEAVE (1), BENCH_SERVERS (which servers, default all), BENCH_PARTS (servers
+# clients memory maxconn), BENCH_IDLE (10000), BENCH_CELLS (server cells to run instead of the
+# matrix, comma-separated, e.g. "100 16 1,1 1K 1 text").
 #
 # Cells where the servers are within the round-to-round spread need more rounds to tell apart;
 # the report then counts, round by round, how often each weft build was below fastwebsockets:
@@ -30,6 +35,8 @@ root=$PWD
 secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 warmup=${BENCH_WARMUP:-1}
+interleave=${BENCH_INTERLEAVE:-1}
+slice=${BENCH_SLICE:-0.25}
 quick=${BENCH_QUICK:-0}
 idle_conns=${BENCH_IDLE:-10000}
 parts=${BENCH_PARTS:-servers clients memory maxconn}
@@ -98,7 +105,9 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
     server_pid=
 }
-trap 'if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi' EXIT
+# Servers of an interleaved cell, all running at once.
+running=()
+trap 'for p in $server_pid "${running[@]}"; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
 # run_cell SERVER CONNS SIZE DEPTH [text]
 run_cell() {
@@ -111,6 +120,32 @@ run_cell() {
         --server-pid "$server_pid" --label "$server" 2>> "$logs/loadgen.err" \
         | tee -a "$results" >&2 || true
     stop_server
+}
+
+# run_interleaved CONNS SIZE DEPTH [text] [ROUND]: every server at once, loaded in turns of
+# $slice seconds by one load generator (see loadgen.rs), so that a disturbance of the machine
+# falls on all of them alike; one RESULT line per server.
+run_interleaved() {
+    local conns=$1 size=$2 depth=$3 text=${4:-} round=${5:-0}
+    local extra=() addrs=() labels=()
+    [ "$text" = text ] && extra=(--text)
+    running=()
+    for server in $(rotate "$round" $servers); do
+        start_server "$server"
+        running+=("$server_pid")
+        addrs+=("$server_addr")
+        labels+=("$server")
+    done
+    server_pid=
+    taskset -c "$gen_cpu" "$bin/loadgen" --addrs "$(IFS=,; echo "${addrs[*]}")" \
+        --server-pids "$(IFS=,; echo "${running[*]}")" --labels "$(IFS=,; echo "${labels[*]}")" \
+        --conns "$conns" --size "$size" --depth "$depth" "${extra[@]}" --secs "$secs" \
+        --warmup "$warmup" --slice "$slice" 2>> "$logs/loadgen.err" | tee -a "$results" >&2 || true
+    for p in "${running[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    running=()
 }
 
 # The words after the first, rotated left by the first: round r starts with the r-th.
@@ -154,11 +189,15 @@ if [[ " $parts " == *" servers "* ]]; then
             echo "skip $cell: more than $((max_inflight >> 20)) MiB in flight" >&2
             continue
         fi
-        # Servers interleaved per cell, so that a disturbance hits a cell, not a column.
         for ((round = 0; round < rounds; round++)); do
-            for server in $(rotate "$round" $servers); do
-                run_cell "$server" "$conns" "$size" "$depth" "${text:-}"
-            done
+            if [ "$interleave" = 1 ]; then
+                run_interleaved "$conns" "$size" "$depth" "${text:-}" "$round"
+            else
+                # One server after another, in an order rotated from round to round.
+                for server in $(rotate "$round" $servers); do
+                    run_cell "$server" "$conns" "$size" "$depth" "${text:-}"
+                done
+            fi
         done
     done
 fi
@@ -258,7 +297,12 @@ echo "raw results: $results ($(( ($(date +%s) - started) / 60 )) min)" >&2
 tree=$(git describe --always --dirty 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- crates 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
-echo "command: ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }scripts/bench.sh ($rounds rounds of $secs s per cell after $warmup s warm-up)"
+if [ "$interleave" = 1 ]; then
+    how="servers interleaved in turns of $slice s"
+else
+    how="servers one after another"
+fi
+echo "command: ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }scripts/bench.sh ($rounds rounds of $secs s per server and cell after $warmup s warm-up; $how)"
 echo "weft: $tree${dirty:+ (uncommitted changes in: $dirty)}"
 echo
 "$bin/report" < "$results"

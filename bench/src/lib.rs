@@ -338,6 +338,21 @@ pub fn proc_cpu(pid: u32) -> Option<(u64, u64)> {
     Some((utime * 1_000_000 / ticks, stime * 1_000_000 / ticks))
 }
 
+/// CPU time of a process (all its threads) in nanoseconds, from the scheduler's own count
+/// (`/proc/PID/task/*/schedstat`): exact, where `/proc/PID/stat` counts clock ticks of 10 ms,
+/// too coarse for the quarter-second slices of an interleaved run.
+pub fn proc_runtime_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that ended between the listing and the read has nothing more to add.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
 /// Resident set size of a process in KiB.
 pub fn proc_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -7,9 +7,19 @@
 //! loadgen --addr 127.0.0.1:9001 --conns 100 --size 1K --depth 1 [--text] --secs 3 \
 //!         --warmup 1 --server-pid PID --label weft
 //! loadgen --addr 127.0.0.1:9001 --idle 10000 --hold 5 [--echo-once]   # idle connections
+//! loadgen --addrs A,B,C --server-pids PA,PB,PC --labels a,b,c --conns 100 --size 16 \
+//!         --secs 2 --slice 0.25                                       # interleaved
 //! ```
 //!
 //! Prints one `RESULT key=value ...` line (or `IDLE ...` in idle mode).
+//!
+//! Interleaved, it holds `--conns` connections to each of several servers and loads one
+//! server at a time in turns of `--slice` seconds (the order rotated each turn), waiting for
+//! every echo of a turn before the next begins, until each server had `--secs` seconds; each
+//! server's CPU is counted over its own turns only, and one `RESULT` line is printed per
+//! server. On a shared machine the rate of a whole process moves by tens of percent from one
+//! second to the next; servers measured in alternating quarter seconds share those moves,
+//! so their ratio holds still where back-to-back runs of seconds each do not.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -22,8 +32,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use weft_bench::{
-    Args, CellSpec, Stats, client_frame, client_handshake, connect_from, measure, payload, runtime,
-    source_ip,
+    Args, CellSpec, Stats, Window, client_frame, client_handshake, connect_from, measure, payload,
+    print_result, proc_cpu, proc_runtime_ns, runtime, self_cpu, source_ip,
 };
 
 /// How many connections handshake at once.
@@ -82,6 +92,10 @@ fn main() {
         .then(|| args.num("server-pid", 0.0) as u32);
     let window = (args.num("warmup", 1.0), args.num("secs", 3.0));
     let callgrind = args.flag("callgrind");
+    if args.flag("addrs") {
+        local.block_on(&rt, interleaved(&args, &plan, cell, window));
+        std::process::exit(0);
+    }
     local.block_on(&rt, async move {
         let host = addr.to_string();
         let streams = connect_all(addr, conns, &host, &path).await;
@@ -90,8 +104,10 @@ fn main() {
             eprintln!("loadgen: only {} of {conns} connections", streams.len());
             stats.errors.set((conns - streams.len()) as u64);
         }
+        let gate = Rc::new(Gate::open());
         for tcp in streams {
-            tokio::task::spawn_local(drive(tcp, Rc::clone(&plan), Rc::clone(&stats)));
+            let (plan, stats, gate) = (Rc::clone(&plan), Rc::clone(&stats), Rc::clone(&gate));
+            tokio::task::spawn_local(drive(tcp, plan, stats, gate));
         }
         measure(&stats, &cell, server_pid, window, callgrind).await;
     });
@@ -125,8 +141,50 @@ async fn connect_all(addr: SocketAddr, conns: usize, host: &str, path: &str) -> 
         .await
 }
 
-/// One connection: a writer keeping `depth` frames in flight and a reader counting echoes.
-async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>) {
+/// Whether a group of connections (those to one server) may send, and how many of the
+/// group's frames await their echo.
+struct Gate {
+    open: Cell<bool>,
+    opened: Notify,
+    in_flight: Cell<usize>,
+    drained: Notify,
+}
+
+impl Gate {
+    fn open() -> Gate {
+        Gate {
+            open: Cell::new(true),
+            opened: Notify::new(),
+            in_flight: Cell::new(0),
+            drained: Notify::new(),
+        }
+    }
+
+    fn set(&self, open: bool) {
+        self.open.set(open);
+        if open {
+            self.opened.notify_waiters();
+        }
+    }
+
+    /// Waits until every frame the group sent has come back, or `limit` passed.
+    async fn drain(&self, limit: Duration) -> bool {
+        let until = tokio::time::Instant::now() + limit;
+        while self.in_flight.get() > 0 {
+            if tokio::time::timeout_at(until, self.drained.notified())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// One connection: a writer keeping `depth` frames in flight while its gate is open, and a
+/// reader counting echoes.
+async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>, gate: Rc<Gate>) {
     let (mut rd, mut wr) = tcp.split();
     let credits = Cell::new(plan.depth);
     let sent: RefCell<VecDeque<Instant>> = RefCell::new(VecDeque::with_capacity(plan.depth));
@@ -136,11 +194,18 @@ async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>) {
             if stats.stopped.get() {
                 return;
             }
+            // One task at a time on this thread: nothing opens the gate between the check and
+            // the wait, which registers before the task yields.
+            if !gate.open.get() {
+                gate.opened.notified().await;
+                continue;
+            }
             let k = credits.replace(0);
             if k == 0 {
                 wake.notified().await;
                 continue;
             }
+            gate.in_flight.set(gate.in_flight.get() + k);
             let now = Instant::now();
             sent.borrow_mut().extend(std::iter::repeat_n(now, k));
             if wr
@@ -181,12 +246,146 @@ async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>) {
             if done > 0 {
                 credits.set(credits.get() + done);
                 wake.notify_one();
+                gate.in_flight
+                    .set(gate.in_flight.get().saturating_sub(done));
+                if gate.in_flight.get() == 0 {
+                    gate.drained.notify_one();
+                }
             }
         }
     };
     tokio::select! {
         () = writer => {}
         () = reader => {}
+    }
+}
+
+/// What one server's turns added up to.
+#[derive(Default)]
+struct Turns {
+    elapsed: f64,
+    runtime_ns: u64,
+    ticks: (u64, u64),
+    me: (u64, u64),
+}
+
+/// The interleaved run: `--conns` connections to each of `--addrs`, loaded in turns.
+async fn interleaved(args: &Args, plan: &Rc<Plan>, cell: CellSpec, (warmup, secs): (f64, f64)) {
+    let list = |key: &str| -> Vec<String> {
+        args.str(key, "")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let addrs: Vec<SocketAddr> = list("addrs")
+        .iter()
+        .map(|a| a.parse().expect("--addrs"))
+        .collect();
+    let pids: Vec<u32> = list("server-pids")
+        .iter()
+        .map(|p| p.parse().expect("--server-pids"))
+        .collect();
+    let labels = list("labels");
+    assert!(
+        pids.len() == addrs.len() && labels.len() == addrs.len(),
+        "--addrs, --server-pids and --labels name the same servers"
+    );
+    let slice = Duration::from_secs_f64(args.num("slice", 0.25));
+    let drain_limit = Duration::from_secs(10);
+    let path = args.str("path", "/");
+
+    let mut groups = Vec::new();
+    for &addr in &addrs {
+        let stats = Rc::new(Stats::default());
+        let gate = Rc::new(Gate::open());
+        gate.set(false);
+        let streams = connect_all(addr, cell.conns, &addr.to_string(), &path).await;
+        if streams.len() < cell.conns {
+            eprintln!(
+                "loadgen: {addr}: only {} of {} connections",
+                streams.len(),
+                cell.conns
+            );
+            stats.errors.set((cell.conns - streams.len()) as u64);
+        }
+        for tcp in streams {
+            let (plan, stats, gate) = (Rc::clone(plan), Rc::clone(&stats), Rc::clone(&gate));
+            tokio::task::spawn_local(drive(tcp, plan, stats, gate));
+        }
+        groups.push((stats, gate));
+    }
+
+    // Warm-up: each server loaded for `warmup` seconds once, uncounted.
+    for (stats, gate) in &groups {
+        gate.set(true);
+        tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+        gate.set(false);
+        if !gate.drain(drain_limit).await {
+            stats.error("echoes missing after the warm-up");
+        }
+    }
+
+    let n = groups.len();
+    let mut turns: Vec<Turns> = (0..n).map(|_| Turns::default()).collect();
+    let rounds = (secs / slice.as_secs_f64()).ceil().max(1.0) as usize;
+    for round in 0..rounds {
+        for k in 0..n {
+            let i = (round + k) % n;
+            let (stats, gate) = &groups[i];
+            let (pid, t) = (pids[i], &mut turns[i]);
+            let (r0, c0, m0) = (proc_runtime_ns(pid), proc_cpu(pid), self_cpu());
+            let t0 = Instant::now();
+            stats.measuring.set(true);
+            gate.set(true);
+            tokio::time::sleep(slice).await;
+            gate.set(false);
+            // Echoes of this turn still on their way are this server's work: counted in.
+            if !gate.drain(drain_limit).await {
+                stats.error("echoes missing after a turn");
+            }
+            stats.measuring.set(false);
+            t.elapsed += t0.elapsed().as_secs_f64();
+            let (r1, c1, m1) = (proc_runtime_ns(pid), proc_cpu(pid), self_cpu());
+            if let (Some(r0), Some(r1)) = (r0, r1) {
+                t.runtime_ns += r1 - r0;
+            }
+            if let (Some(c0), Some(c1)) = (c0, c1) {
+                t.ticks.0 += c1.0 - c0.0;
+                t.ticks.1 += c1.1 - c0.1;
+            }
+            t.me.0 += m1.0 - m0.0;
+            t.me.1 += m1.1 - m0.1;
+        }
+    }
+    for (stats, _) in &groups {
+        stats.stopped.set(true);
+    }
+    for (i, (stats, _)) in groups.iter().enumerate() {
+        let t = &turns[i];
+        // The scheduler's exact runtime, split into user and system time by the ticks' shares.
+        let total_us = t.runtime_ns / 1000;
+        let ticked = t.ticks.0 + t.ticks.1;
+        let sys_us = if ticked == 0 {
+            0
+        } else {
+            total_us * t.ticks.1 / ticked
+        };
+        print_result(
+            &CellSpec {
+                label: labels[i].clone(),
+                ..cell
+            },
+            &Window {
+                msgs: stats.msgs.get(),
+                bytes: stats.bytes.get(),
+                errors: stats.errors.get(),
+                elapsed: t.elapsed,
+                server: Some(((0, 0), (total_us - sys_us, sys_us))),
+                me: ((0, 0), t.me),
+            },
+            &stats.hist.borrow(),
+        );
     }
 }
 
