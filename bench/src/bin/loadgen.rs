@@ -366,11 +366,7 @@ async fn interleaved(args: &Args, plan: &Rc<Plan>, cell: CellSpec, (warmup, secs
         // The scheduler's exact runtime, split into user and system time by the ticks' shares.
         let total_us = t.runtime_ns / 1000;
         let ticked = t.ticks.0 + t.ticks.1;
-        let sys_us = if ticked == 0 {
-            0
-        } else {
-            total_us * t.ticks.1 / ticked
-        };
+        let sys_us = (total_us * t.ticks.1).checked_div(ticked).unwrap_or(0);
         print_result(
             &CellSpec {
                 label: labels[i].clone(),
