@@ -101,8 +101,10 @@ where
 
     // Each thread ends after its next echo; one stuck on a dead connection is not waited for.
     let mut hist = Hist::default();
+    let until = Instant::now() + Duration::from_secs(5);
     for _ in 0..conns {
-        match hists.recv_timeout(Duration::from_secs(5)) {
+        let left = until.saturating_duration_since(Instant::now());
+        match hists.recv_timeout(left) {
             Ok(h) => hist.merge(&h),
             Err(_) => break,
         }

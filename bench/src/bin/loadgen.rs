@@ -258,6 +258,13 @@ async fn drive(mut tcp: TcpStream, plan: Rc<Plan>, stats: Rc<Stats>, gate: Rc<Ga
         () = writer => {}
         () = reader => {}
     }
+    // A connection that ended owes no more echoes: its group's turns must not wait for them.
+    let owed = sent.borrow().len();
+    gate.in_flight
+        .set(gate.in_flight.get().saturating_sub(owed));
+    if gate.in_flight.get() == 0 {
+        gate.drained.notify_one();
+    }
 }
 
 /// What one server's turns added up to.
@@ -348,11 +355,11 @@ async fn interleaved(args: &Args, plan: &Rc<Plan>, cell: CellSpec, (warmup, secs
             t.elapsed += t0.elapsed().as_secs_f64();
             let (r1, c1, m1) = (proc_runtime_ns(pid), proc_cpu(pid), self_cpu());
             if let (Some(r0), Some(r1)) = (r0, r1) {
-                t.runtime_ns += r1 - r0;
+                t.runtime_ns += r1.saturating_sub(r0);
             }
             if let (Some(c0), Some(c1)) = (c0, c1) {
-                t.ticks.0 += c1.0 - c0.0;
-                t.ticks.1 += c1.1 - c0.1;
+                t.ticks.0 += c1.0.saturating_sub(c0.0);
+                t.ticks.1 += c1.1.saturating_sub(c0.1);
             }
             t.me.0 += m1.0 - m0.0;
             t.me.1 += m1.1 - m0.1;
@@ -364,7 +371,12 @@ async fn interleaved(args: &Args, plan: &Rc<Plan>, cell: CellSpec, (warmup, secs
     for (i, (stats, _)) in groups.iter().enumerate() {
         let t = &turns[i];
         // The scheduler's exact runtime, split into user and system time by the ticks' shares.
-        let total_us = t.runtime_ns / 1000;
+        // Without the scheduler's count (no schedstat here) the ticks' total stands in.
+        let total_us = if t.runtime_ns > 0 {
+            t.runtime_ns / 1000
+        } else {
+            t.ticks.0 + t.ticks.1
+        };
         let ticked = t.ticks.0 + t.ticks.1;
         let sys_us = (total_us * t.ticks.1).checked_div(ticked).unwrap_or(0);
         print_result(

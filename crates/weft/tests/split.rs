@@ -151,4 +151,17 @@ async fn reader_awaits_no_pong_for_a_keepalive_ping_the_writer_could_not_send() 
     writer.flush().await.unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(10), reader.recv()).await;
     assert!(waited.is_err(), "no message, no PONG timeout: {waited:?}");
+    // The frame finished, PINGs go out again, and a peer that never answers still times out.
+    writer
+        .send_fragment(bytes::Bytes::from_static(b"67890"))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), reader.recv()).await;
+    assert!(
+        matches!(
+            next,
+            Ok(Some(Err(weft::Error::Timeout(weft::Timeout::Pong))))
+        ),
+        "{next:?}"
+    );
 }

@@ -8,7 +8,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -36,9 +36,9 @@ enum Command {
     /// Take the PONG held in the [`PongGate`].
     LatestPong,
     Send(Message, u32),
-    /// The reader's keepalive PING; if it cannot be sent, the reader is told so through
-    /// [`Shared::ping_unsent`] instead of awaiting a PONG that cannot come.
-    KeepalivePing(Bytes),
+    /// The reader's keepalive PING and its number; if it cannot be sent, the reader is told
+    /// so through [`Shared::ping_unsent`] instead of awaiting a PONG that cannot come.
+    KeepalivePing(Bytes, u64),
     Frame(DataKind, Bytes, bool, u32),
     StartFrame(DataKind, u64, bool),
     FrameData(Bytes, u32),
@@ -72,7 +72,7 @@ where
         let high = self.config.write_high.min(Semaphore::MAX_PERMITS);
         let permits = Arc::new(Semaphore::new(high));
         let pongs = Arc::new(PongGate::default());
-        let ping_unsent = Arc::new(AtomicBool::new(false));
+        let ping_unsent = Arc::new(AtomicU64::new(0));
         let (read_io, write_io) = match io {
             Some(halves) => (Some(halves.0), Some(halves.1)),
             None => (None, None),
@@ -101,6 +101,7 @@ where
             commands: commands.clone(),
             pongs,
             ping_unsent,
+            pings: 0,
             timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
             peer_close: None,
             pending_error: None,
@@ -126,8 +127,11 @@ pub struct WsReader<S> {
     read_base: usize,
     commands: mpsc::UnboundedSender<Command>,
     pongs: Arc<PongGate>,
-    /// Set by the writer task when it could not send a keepalive PING.
-    ping_unsent: Arc<AtomicBool>,
+    /// The number of the keepalive PING the writer task could not send (0: none), stored by
+    /// the writer and taken by the reader.
+    ping_unsent: Arc<AtomicU64>,
+    /// Keepalive PINGs handed to the writer so far; the last is the one awaiting a PONG.
+    pings: u64,
     timers: Timers,
     /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
     peer_close: Option<Box<CloseFrame>>,
@@ -244,14 +248,17 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 // The clock is consulted once nothing more has arrived: a deadline that
                 // passed while the application was busy does not fail a connection whose
                 // answer is already waiting in the socket.
-                if self.ping_unsent.load(Ordering::Relaxed)
-                    && self.ping_unsent.swap(false, Ordering::AcqRel)
+                // A failure reported for an earlier PING says nothing of the one awaited now.
+                if self.ping_unsent.load(Ordering::Relaxed) != 0
+                    && self.ping_unsent.swap(0, Ordering::AcqRel) == self.pings
                 {
                     self.timers.ping_not_sent();
                 }
                 match ready!(self.timers.poll_due(cx)) {
                     Due::Ping(payload) => {
-                        let _ = self.commands.send(Command::KeepalivePing(payload));
+                        self.pings += 1;
+                        let ping = Command::KeepalivePing(payload, self.pings);
+                        let _ = self.commands.send(ping);
                     }
                     Due::Expired(which) => {
                         let _ = self
@@ -484,12 +491,12 @@ async fn next_command(
 }
 
 /// What the writer task shares with the halves: the write-buffer permits the writer's
-/// callers take, the PONGs the reader hands over, and whether the reader's last keepalive
-/// PING could not be sent.
+/// callers take, the PONGs the reader hands over, and which of the reader's keepalive PINGs
+/// could not be sent.
 struct Shared {
     permits: Arc<Semaphore>,
     pongs: Arc<PongGate>,
-    ping_unsent: Arc<AtomicBool>,
+    ping_unsent: Arc<AtomicU64>,
 }
 
 /// Applies one command to the core; returns the write-buffer permits it held.
@@ -514,11 +521,11 @@ fn apply(
             (Ok(()), 0)
         }
         Command::Send(message, permits) => (tx.send(message), permits),
-        Command::KeepalivePing(payload) => {
+        Command::KeepalivePing(payload, number) => {
             // Closing, or a declared frame of ours half sent: no PING can go now.
             let sent = tx.send(Message::Ping(payload));
             if sent.is_err() {
-                shared.ping_unsent.store(true, Ordering::Release);
+                shared.ping_unsent.store(number, Ordering::Release);
             }
             (sent, 0)
         }
