@@ -21,6 +21,10 @@ thread_local! {
     /// buffer past it.
     static LARGE: Cell<bool> = const { Cell::new(false) };
 
+    /// The capacity the buffer starting a frame had when it last started at the front of its
+    /// allocation: how far reads have walked into it since is this minus its capacity now.
+    static FRONT: Cell<usize> = const { Cell::new(0) };
+
     /// Where small writes are gathered into one buffer; taken and put back around each use.
     static GATHERED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
@@ -33,6 +37,9 @@ const FEW_IOVECS: usize = 4;
 
 /// Queued bytes up to this size are copied into one buffer and written with a plain write.
 const GATHER: usize = 2048;
+
+/// How far small frames may walk a read buffer before the next one starts at its front again.
+const WALK: usize = 4096;
 
 /// Whatever queues bytes to write: a whole connection, or the sending half of one. The
 /// bytes are written from its queue in place and stay there until reported written.
@@ -190,14 +197,8 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         if grown(buf, base) {
             // Shrink back after a large message instead of pinning its memory.
             *buf = BytesMut::with_capacity(base);
-        } else if LARGE.get() && buf.capacity() > 0 {
-            // What is left after earlier frames split off is the tail of the allocation; once
-            // they are gone, take the whole of it back (nothing to copy), so the next frame
-            // starts at its front. Otherwise a frame longer than the tail is copied to the
-            // front when its length is read: 16 KiB of every 64 KiB message on one connection.
-            // Only while large frames arrive: for small ones the tail is room enough, and the
-            // reclaim would cost every message about 90 instructions.
-            let _ = buf.try_reclaim(buf.capacity() + 1);
+        } else if buf.capacity() > 0 {
+            reclaim(buf);
         }
     }
     let spare = buf.capacity() - buf.len();
@@ -228,6 +229,33 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         give_back(std::mem::take(buf), base);
     }
     polled
+}
+
+/// Starts the next frame at the front of `buf`'s allocation when that is worth it. What is
+/// left after earlier frames split off is the tail of the allocation; once they are gone, the
+/// whole of it can be taken back (nothing to copy).
+///
+/// While large frames arrive, always: otherwise a frame longer than the tail is copied to the
+/// front when its length is read (16 KiB of every 64 KiB message on one connection). For small
+/// frames, once they have walked [`WALK`] bytes into it: reads into memory touched a moment
+/// ago instead of a fresh part of a 32 KiB buffer (callgrind, 100 x 1 KiB echoes: 28.5 -> 15.4
+/// L1d read misses per message), while the reclaim's ~90 instructions are paid once every
+/// 4 KiB rather than on every message.
+fn reclaim(buf: &mut BytesMut) {
+    let cap = buf.capacity();
+    let front = FRONT.get();
+    if cap > front {
+        // A buffer roomier than the one last seen: a new one, at its front already.
+        FRONT.set(cap);
+        if !LARGE.get() {
+            return;
+        }
+    } else if !LARGE.get() && front - cap < WALK {
+        return;
+    }
+    // Still shared with a message not yet written: try again once it walked further.
+    let _ = buf.try_reclaim(cap + 1);
+    FRONT.set(buf.capacity());
 }
 
 /// Keeps the roomier of `buf` and the thread's spare for the next reader and frees the other;
@@ -282,15 +310,52 @@ mod tests {
         assert_eq!(&buf[..], &next[..]);
     }
 
-    #[test]
-    fn small_frames_leave_the_tail_in_place() {
+    /// A 32 KiB buffer seen at its front, then `walked` bytes of small frames split off it
+    /// and dropped (their echoes written).
+    fn walked(walked: usize) -> BytesMut {
         let base = 16 * 1024;
-        read_once(&[0; 8], &mut BytesMut::with_capacity(base), 0, base);
-        let mut buf = BytesMut::with_capacity(96 * 1024);
-        buf.resize(64 * 1024, 0);
-        drop(buf.split_to(64 * 1024));
+        let mut buf = BytesMut::with_capacity(2 * base);
+        read_once(&[0; 8], &mut buf, 0, base);
+        buf.resize(walked, 0);
+        drop(buf.split_to(walked));
+        buf
+    }
+
+    #[test]
+    fn small_frames_leave_a_short_walk_in_place() {
+        let mut buf = walked(WALK / 2);
         let tail = buf.capacity();
-        // Small frames: the read fills the tail it has, without reclaiming the allocation.
-        assert_eq!(read_once(&vec![7u8; 40 * 1024], &mut buf, 0, base), tail);
+        read_once(&[7; 100], &mut buf, 0, 16 * 1024);
+        assert_eq!(buf.capacity(), tail, "read into the tail, not reclaimed");
+    }
+
+    #[test]
+    fn small_frames_start_at_the_front_again_after_walking_4_kib() {
+        let mut buf = walked(WALK + 1000);
+        let tail = buf.capacity();
+        read_once(&[7; 100], &mut buf, 0, 16 * 1024);
+        assert_eq!(
+            buf.capacity(),
+            tail + WALK + 1000,
+            "the whole allocation again"
+        );
+        assert_eq!(&buf[..], &[7; 100][..]);
+    }
+
+    #[test]
+    fn a_buffer_still_shared_with_a_message_is_read_into_its_tail() {
+        let base = 16 * 1024;
+        let mut buf = BytesMut::with_capacity(2 * base);
+        read_once(&[0; 8], &mut buf, 0, base);
+        buf.resize(WALK + 1000, 0);
+        let unwritten = buf.split_to(WALK + 1000).freeze();
+        let tail = buf.capacity();
+        read_once(&[7; 100], &mut buf, 0, base);
+        assert_eq!(
+            buf.capacity(),
+            tail,
+            "the message's bytes are not overwritten"
+        );
+        assert!(unwritten.iter().all(|&b| b == 0));
     }
 }
