@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{
-    Args, CellSpec, Hist, Window, callgrind_control, payload, print_result, proc_cpu, self_cpu,
-};
+use crate::clients::ClientArgs;
+use crate::{Hist, Window, callgrind_control, payload, print_result, proc_cpu, self_cpu};
 
 /// One open connection of a blocking client library.
 pub trait RoundTrip {
@@ -37,25 +36,16 @@ where
     C: Fn(&str, Vec<u8>) -> Result<T, String> + Send + Sync + 'static,
     T: RoundTrip,
 {
-    let args = Args::parse();
-    let url = args.str("url", "ws://127.0.0.1:9001/");
-    let conns = args.num("conns", 1.0) as usize;
-    let size = args.num("size", 16.0) as usize;
-    let depth = (args.num("depth", 1.0) as usize).max(1);
-    let cell = CellSpec {
-        label: args.str("label", "?"),
-        conns,
-        size,
-        depth,
-        text: false,
-    };
-    let server_pid = args
-        .flag("server-pid")
-        .then(|| args.num("server-pid", 0.0) as u32);
-    let (warmup, secs) = (args.num("warmup", 1.0), args.num("secs", 3.0));
-    // Under callgrind, zero the counters when the window opens and dump them when it closes:
-    // the dump holds this client's instructions over the window only.
-    let callgrind = args.flag("callgrind");
+    // Under --callgrind, zero the counters when the window opens and dump them when it
+    // closes: the dump holds this client's instructions over the window only.
+    let ClientArgs {
+        url,
+        cell,
+        server_pid,
+        window: (warmup, secs),
+        callgrind,
+    } = ClientArgs::parse();
+    let (conns, size, depth) = (cell.conns, cell.size, cell.depth);
 
     let shared = Arc::new(Shared::default());
     let connect = Arc::new(connect);

@@ -84,30 +84,53 @@ pub async fn drive_library<S, M, E>(
     }
 }
 
-/// The client binaries' main: `--url`, `--conns`, `--size`, `--depth`, `--secs`, `--warmup`,
-/// `--server-pid`, `--label`; `connect` opens one connection and drives it.
+/// What every client binary is told: `--url`, `--conns`, `--size`, `--depth`, `--secs`,
+/// `--warmup`, `--server-pid`, `--label`, `--callgrind`.
+pub(crate) struct ClientArgs {
+    pub(crate) url: String,
+    pub(crate) cell: CellSpec,
+    pub(crate) server_pid: Option<u32>,
+    /// Warm-up and measured seconds.
+    pub(crate) window: (f64, f64),
+    pub(crate) callgrind: bool,
+}
+
+impl ClientArgs {
+    pub(crate) fn parse() -> ClientArgs {
+        let args = Args::parse();
+        ClientArgs {
+            url: args.str("url", "ws://127.0.0.1:9001/"),
+            cell: CellSpec {
+                label: args.str("label", "?"),
+                conns: args.num("conns", 1.0) as usize,
+                size: args.num("size", 16.0) as usize,
+                depth: (args.num("depth", 1.0) as usize).max(1),
+                text: false,
+            },
+            server_pid: args
+                .flag("server-pid")
+                .then(|| args.num("server-pid", 0.0) as u32),
+            window: (args.num("warmup", 1.0), args.num("secs", 3.0)),
+            callgrind: args.flag("callgrind"),
+        }
+    }
+}
+
+/// The async client binaries' main (arguments as [`ClientArgs`]); `connect` opens one
+/// connection and drives it.
 pub fn client_main<F, Fut>(connect: F)
 where
     F: Fn(String, usize, usize, Rc<Stats>) -> Fut + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + 'static,
 {
-    let args = Args::parse();
-    let url = args.str("url", "ws://127.0.0.1:9001/");
-    let conns = args.num("conns", 1.0) as usize;
-    let size = args.num("size", 16.0) as usize;
-    let depth = (args.num("depth", 1.0) as usize).max(1);
-    let cell = CellSpec {
-        label: args.str("label", "?"),
-        conns,
-        size,
-        depth,
-        text: false,
-    };
-    let server_pid = args
-        .flag("server-pid")
-        .then(|| args.num("server-pid", 0.0) as u32);
-    let window = (args.num("warmup", 1.0), args.num("secs", 3.0));
-    let callgrind = args.flag("callgrind");
+    let ClientArgs {
+        url,
+        cell,
+        server_pid,
+        window,
+        callgrind,
+    } = ClientArgs::parse();
+    let (conns, size, depth) = (cell.conns, cell.size, cell.depth);
     let rt = runtime();
     let local = tokio::task::LocalSet::new();
     let connect = Rc::new(connect);
