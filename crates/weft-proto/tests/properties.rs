@@ -89,6 +89,77 @@ proptest! {
     }
 
     #[test]
+    fn decoding_on_demand_yields_what_handle_data_queues(
+        messages in proptest::collection::vec(sent(), 0..8),
+        frame_cuts in proptest::collection::vec(any::<usize>(), 8),
+        read_sizes in proptest::collection::vec(1usize..64, 1..16),
+        takes in proptest::collection::vec(0usize..3, 1..16),
+    ) {
+        // Message mode: in fragment mode the parts handed on follow the reads, by design.
+        let bytes = wire(Role::Client, &messages, &frame_cuts);
+        let config = Config::default();
+        let mut queued = Connection::new(Role::Server, config.clone());
+        let mut buf = BytesMut::from(&bytes[..]);
+        queued.handle_data(&mut buf).expect("valid traffic");
+        let want = events(&mut queued);
+
+        // Reads of arbitrary sizes, and between them the application takes 0-2 events: what
+        // it has not taken stays in the buffer, undecoded, until it asks.
+        let mut on_demand = Connection::new(Role::Server, config);
+        let mut buf = BytesMut::new();
+        let mut rest = &bytes[..];
+        let mut sizes = read_sizes.iter().cycle();
+        let mut takes = takes.iter().cycle();
+        let mut got = Vec::new();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap_or(&1)).min(rest.len());
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            for _ in 0..*takes.next().unwrap_or(&1) {
+                match on_demand.poll_event_from(&mut buf).expect("valid traffic") {
+                    Some(event) => got.push(event),
+                    None => break,
+                }
+            }
+        }
+        while let Some(event) = on_demand.poll_event_from(&mut buf).expect("valid traffic") {
+            got.push(event);
+        }
+        prop_assert_eq!(got, want);
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn decoding_on_demand_fails_where_handle_data_fails(
+        data in proptest::collection::vec(any::<u8>(), 0..512),
+        fragment_mode in any::<bool>(),
+    ) {
+        for role in [Role::Client, Role::Server] {
+            let config = Config::default().fragment_mode(fragment_mode).max_message_size(256);
+            let mut queued = Connection::new(role, config.clone());
+            let result = queued.handle_data(&mut BytesMut::from(&data[..]));
+            let want = events(&mut queued);
+
+            let mut on_demand = Connection::new(role, config);
+            let mut buf = BytesMut::from(&data[..]);
+            let mut got = Vec::new();
+            let error = loop {
+                match on_demand.poll_event_from(&mut buf) {
+                    Ok(Some(event)) => got.push(event),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            prop_assert_eq!(got, want, "the events before a bad frame are all delivered");
+            prop_assert_eq!(error, result.err());
+            let (sent, shutdown) = transmit(&mut on_demand);
+            let (sent_queued, shutdown_queued) = transmit(&mut queued);
+            prop_assert_eq!(written_close(&sent), written_close(&sent_queued), "the same close frame");
+            prop_assert_eq!(shutdown, shutdown_queued);
+        }
+    }
+
+    #[test]
     fn fragment_mode_reassembles_to_the_same_payloads(
         messages in proptest::collection::vec(sent(), 0..8),
         frame_cuts in proptest::collection::vec(any::<usize>(), 8),

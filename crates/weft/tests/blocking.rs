@@ -192,6 +192,30 @@ fn blocking_ping_is_answered_before_recv_returns_it() {
     server.join().unwrap();
 }
 
+#[test]
+fn blocking_ping_handed_out_has_its_pong_sent_without_another_call() {
+    let (url, server) = serve_one(|mut tcp| {
+        accept_upgrade(&mut tcp, &[], false);
+        // A PING, then a message behind it in the same write.
+        tcp.write_all(b"\x89\x02hb\x82\x01x").unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut frame = [0u8; 8];
+        tcp.read_exact(&mut frame)
+            .expect("the PONG, before the client asks again");
+        let mask = [frame[2], frame[3], frame[4], frame[5]];
+        let payload = [frame[6] ^ mask[0], frame[7] ^ mask[1]];
+        (frame[0], frame[1] & 0x7f, payload)
+    });
+    let mut ws = client(&url).connect().unwrap();
+
+    assert_eq!(ws.recv().unwrap().unwrap(), Message::Ping("hb".into()));
+
+    // The client does not call again until the server has seen the PONG.
+    let (first, len, payload) = server.join().unwrap();
+    assert_eq!((first, len, &payload), (0x8a, 2, b"hb"));
+    assert_eq!(ws.recv().unwrap().unwrap(), Message::binary("x"));
+}
+
 // RFC 6455 §7.1.2: the close handshake.
 
 #[test]

@@ -180,6 +180,45 @@ impl Connection {
         event
     }
 
+    /// The next event, queued or decoded from `buf`; see [`Receiver::poll_event_from`]. Its
+    /// replies reach [`poll_transmit`](Self::poll_transmit) at once, as with
+    /// [`poll_event`](Self::poll_event).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use weft_proto::{Config, Event, Message, Connection, Role};
+    ///
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// // Two unmasked text frames from a server, in one read.
+    /// let mut buf = BytesMut::from(&b"\x81\x02hi\x81\x03you"[..]);
+    /// assert_eq!(conn.poll_event_from(&mut buf)?, Some(Event::Message(Message::text("hi"))));
+    /// assert_eq!(&buf[..], b"\x81\x03you", "the second frame waits in the buffer");
+    /// assert_eq!(conn.poll_event_from(&mut buf)?, Some(Event::Message(Message::text("you"))));
+    /// assert_eq!(conn.poll_event_from(&mut buf)?, None);
+    /// # Ok::<(), weft_proto::ProtocolError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`handle_data`](Self::handle_data).
+    #[inline]
+    pub fn poll_event_from(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        // Most asks find nothing; they are answered here, without the event's move that
+        // holding a result across `pass_replies` costs.
+        if self.rx.has_nothing_in(buf) {
+            self.pass_replies();
+            return Ok(None);
+        }
+        self.decode_event(buf)
+    }
+
+    #[inline(never)]
+    fn decode_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        let event = self.rx.poll_event_from(buf);
+        self.pass_replies();
+        event
+    }
+
     /// The next chunk to write; see [`Sender::poll_transmit`].
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.tx.poll_transmit()

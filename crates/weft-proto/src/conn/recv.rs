@@ -7,6 +7,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 mod fragment;
 mod incoming;
+mod message;
 
 use incoming::OpenMessage;
 
@@ -17,9 +18,8 @@ use crate::config::{Config, Limits};
 use crate::error::ProtocolError;
 use crate::extensions::deflate::{DeflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
-use crate::message::{DataKind, Event, Message, Text};
+use crate::message::{Event, Message};
 use crate::role::Role;
-use crate::utf8::validate as validate_utf8;
 
 /// What the decoder expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,69 @@ impl Receiver {
         event
     }
 
+    /// The next event: one already queued, or else the next one decoded from `buf`, which
+    /// is decoded no further than the frame that made it. [`handle_data`](Self::handle_data)
+    /// and [`poll_event`](Self::poll_event) in one call, for a runtime that reads more only
+    /// when this finds nothing (`Ok(None)`): a message goes from the read buffer to the
+    /// application without passing through the queue, and a read of many frames is decoded
+    /// as the application takes them, not all at once.
+    ///
+    /// Bytes it cannot use yet stay in `buf`, as with `handle_data`; after an error, as
+    /// there, the connection has failed and later input is ignored. An example is on
+    /// [`Connection::poll_event_from`](super::Connection::poll_event_from).
+    ///
+    /// # Errors
+    ///
+    /// As for [`handle_data`](Self::handle_data).
+    pub fn poll_event_from(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        if let Some(event) = self.events.pop_front() {
+            self.caught_up = false;
+            return Ok(Some(event));
+        }
+        // No state makes an event out of no bytes (a frame's payload is taken with its
+        // header), and asking with nothing new is most of the asking.
+        if buf.is_empty() {
+            self.caught_up = true;
+            return Ok(None);
+        }
+        self.start_decoding();
+        if self.config.is_raw_mode() {
+            let event = take_raw(buf);
+            self.caught_up = event.is_none();
+            return Ok(event);
+        }
+        match self.decode_one(buf) {
+            Ok(event) => {
+                self.caught_up = event.is_none();
+                Ok(event)
+            }
+            Err(e) => {
+                self.caught_up = true;
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    /// Whether [`poll_event_from`](Self::poll_event_from) would find nothing: no event queued
+    /// and no byte to decode. Asking counts as asking (see `poll_reply`).
+    #[inline]
+    pub(super) fn has_nothing_in(&mut self, buf: &BytesMut) -> bool {
+        let nothing = buf.is_empty() && self.events.is_empty();
+        if nothing {
+            self.caught_up = true;
+        }
+        nothing
+    }
+
+    /// A new call's count of inflated bytes starts at zero.
+    #[inline]
+    fn start_decoding(&mut self) {
+        if let Some(state) = self.inflater.as_deref_mut() {
+            state.inflated = 0;
+            state.backlog = false;
+        }
+    }
+
     /// The next reply the sending half owes: hand it to
     /// [`Sender::handle_reply`](super::Sender::handle_reply).
     ///
@@ -230,13 +293,10 @@ impl Receiver {
     /// Events decoded before the bad frame stay queued and are still delivered; nothing
     /// already accepted is lost.
     pub fn handle_data(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
-        if let Some(state) = self.inflater.as_deref_mut() {
-            state.inflated = 0;
-            state.backlog = false;
-        }
+        self.start_decoding();
         if self.config.is_raw_mode() {
-            if !buf.is_empty() {
-                self.events.push_back(Event::Raw(buf.split().freeze()));
+            if let Some(raw) = take_raw(buf) {
+                self.events.push_back(raw);
             }
             return Ok(());
         }
@@ -258,37 +318,63 @@ impl Receiver {
         error
     }
 
+    /// Decodes every event `buf` holds into the queue (up to a backlog of inflated data).
     fn read_frames(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
         loop {
-            let progressed = match self.read {
-                ReadState::Done => {
-                    buf.clear();
-                    false
-                }
-                // Most reads end exactly at a frame's end: no header to look at.
-                ReadState::Header if buf.is_empty() => false,
-                ReadState::Header => match FrameHeader::decode(buf)? {
-                    Some((header, header_len)) => {
-                        self.accept_header(&header)?;
-                        buf.advance(header_len);
-                        self.read = ReadState::Payload { header, done: 0 };
-                        true
-                    }
-                    None => false,
-                },
-                ReadState::Payload { header, done } => {
-                    if header.opcode.is_control() {
-                        self.read_control(header, buf)?
-                    } else if self.config.is_fragment_mode() {
-                        self.read_fragment(header, done, buf)?
-                    } else {
-                        self.read_message_frame(header, done, buf)?
+            match self.step(buf)? {
+                Step::Stalled => return Ok(()),
+                Step::Progress => {}
+                Step::Event(event) => {
+                    self.events.push_back(event);
+                    if self.has_backlog() {
+                        return Ok(());
                     }
                 }
-            };
-            if !progressed {
-                return Ok(());
             }
+        }
+    }
+
+    /// Decodes up to the next event, and no further.
+    #[inline]
+    fn decode_one(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            match self.step(buf)? {
+                Step::Stalled => return Ok(None),
+                Step::Progress => {}
+                Step::Event(event) => return Ok(Some(event)),
+            }
+        }
+    }
+
+    /// One step of decoding: a frame header, or (part of) a payload.
+    #[inline]
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Step, ProtocolError> {
+        let (header, done) = match self.read {
+            ReadState::Done => {
+                buf.clear();
+                return Ok(Step::Stalled);
+            }
+            // Most reads end exactly at a frame's end: no header to look at.
+            ReadState::Header if buf.is_empty() => return Ok(Step::Stalled),
+            ReadState::Header => match FrameHeader::decode(buf)? {
+                Some((header, header_len)) => {
+                    self.accept_header(&header)?;
+                    buf.advance(header_len);
+                    // The payload's step follows at once, with the header at hand; the state
+                    // holds it in case the payload has not arrived yet.
+                    self.read = ReadState::Payload { header, done: 0 };
+                    (header, 0)
+                }
+                None => return Ok(Step::Stalled),
+            },
+            ReadState::Payload { header, done } => (header, done),
+        };
+        if header.opcode.is_control() {
+            self.read_control(header, buf)
+        } else if self.config.is_fragment_mode() {
+            self.read_fragment(header, done, buf)
+        } else {
+            self.read_message_frame(header, done, buf)
         }
     }
 
@@ -368,11 +454,11 @@ impl Receiver {
         &mut self,
         header: FrameHeader,
         buf: &mut BytesMut,
-    ) -> Result<bool, ProtocolError> {
+    ) -> Result<Step, ProtocolError> {
         // A control payload is at most 125 bytes (checked at decode), so wait for all of it.
         let len = header.payload_len as usize;
         if buf.len() < len {
-            return Ok(false);
+            return Ok(Step::Stalled);
         }
         let mut payload = buf.split_to(len);
         if let Some(key) = header.mask {
@@ -380,176 +466,28 @@ impl Receiver {
         }
         let payload = payload.freeze();
         self.read = ReadState::Header;
-        match header.opcode {
+        let event = match header.opcode {
             OpCode::Ping => {
                 if self.config.is_auto_pong() {
                     self.replies.push_back(Reply::Pong(payload.clone()));
                 }
-                self.events
-                    .push_back(Event::Message(Message::Ping(payload)));
+                Event::Message(Message::Ping(payload))
             }
-            OpCode::Pong => self
-                .events
-                .push_back(Event::Message(Message::Pong(payload))),
+            OpCode::Pong => Event::Message(Message::Pong(payload)),
             _ => self.read_close(&payload)?,
-        }
-        Ok(true)
+        };
+        Ok(Step::Event(event))
     }
 
     /// The peer's close frame (§5.5.1): reported, passed to the sender (to echo it or to
     /// complete the handshake), and the end of reading.
-    fn read_close(&mut self, payload: &Bytes) -> Result<(), ProtocolError> {
+    fn read_close(&mut self, payload: &Bytes) -> Result<Event, ProtocolError> {
         let frame = CloseFrame::parse(payload)?;
         self.read = ReadState::Done;
         self.incoming.clear();
         self.peer_closed = true;
         self.replies.push_back(Reply::Close(frame.clone()));
-        self.events.push_back(Event::Close(frame));
-        Ok(())
-    }
-
-    /// Message mode: unmask and validate payload bytes as they arrive, so invalid text fails at
-    /// the first bad byte; hand the frame on once all of it is in the buffer.
-    fn read_message_frame(
-        &mut self,
-        header: FrameHeader,
-        done: u64,
-        buf: &mut BytesMut,
-    ) -> Result<bool, ProtocolError> {
-        // Fits: the message limit (a usize) bounds the frame in message mode.
-        let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
-        // No message open: `accept_header` found this frame to be a whole message.
-        if !self.incoming.is_open() && buf.len() >= len {
-            return self.read_whole_message(header, len, buf);
-        }
-        // A whole message arriving in pieces is checked piece by piece like a longer one.
-        let starting = !self.incoming.is_open();
-        let incoming = self.incoming.get_or_start(header.opcode, false);
-        if starting {
-            incoming.add_frame(header.payload_len);
-        }
-        let done = done as usize;
-        let available = buf.len().min(len);
-        if available > done {
-            let fresh = &mut buf[done..available];
-            if let Some(key) = header.mask {
-                apply_mask(fresh, key, done);
-            }
-            if let (Some(utf8), false) = (incoming.utf8.as_mut(), incoming.compressed) {
-                utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        }
-        if available < len {
-            self.read = ReadState::Payload {
-                header,
-                done: available as u64,
-            };
-            return Ok(false);
-        }
-        let payload = buf.split_to(len);
-        self.read = ReadState::Header;
-        if incoming.compressed {
-            return self.inflate_message_frame(header.fin, &payload, buf);
-        }
-        if !header.fin {
-            incoming.assembled.extend_from_slice(&payload);
-            return Ok(true);
-        }
-        if let Some(utf8) = incoming.utf8.as_mut() {
-            utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        let data = if incoming.assembled.is_empty() {
-            payload.freeze()
-        } else {
-            incoming.assembled.extend_from_slice(&payload);
-            incoming.assembled.split().freeze()
-        };
-        let message = match incoming.kind {
-            DataKind::Text => Message::Text(Text::from_validated(data)),
-            DataKind::Binary => Message::Binary(data),
-        };
-        self.incoming.finish();
-        self.events.push_back(Event::Message(message));
-        Ok(true)
-    }
-
-    /// A message of one frame, all of it in `buf`: unmasked, checked and queued with no
-    /// assembly state. Nothing of its payload has been looked at yet (a frame whose payload
-    /// arrived in pieces has a message open and goes the longer way).
-    fn read_whole_message(
-        &mut self,
-        header: FrameHeader,
-        len: usize,
-        buf: &mut BytesMut,
-    ) -> Result<bool, ProtocolError> {
-        let mut payload = buf.split_to(len);
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
-        }
-        self.read = ReadState::Header;
-        let data = payload.freeze();
-        let message = if header.opcode == OpCode::Text {
-            validate_utf8(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
-            Message::Text(Text::from_validated(data))
-        } else {
-            Message::Binary(data)
-        };
-        self.events.push_back(Event::Message(message));
-        Ok(true)
-    }
-
-    /// A compressed message's frame, whole: inflated onto the message so far, and the
-    /// message queued at its last frame. Out of line: it keeps the plain path small enough
-    /// to be inlined where every frame goes through it.
-    #[inline(never)]
-    fn inflate_message_frame(
-        &mut self,
-        fin: bool,
-        payload: &[u8],
-        buf: &BytesMut,
-    ) -> Result<bool, ProtocolError> {
-        let limit = self.config.limits.max_message_size;
-        let (Some(incoming), Some(Inflating { inflater, .. })) =
-            (self.incoming.get_mut(), self.inflater.as_deref_mut())
-        else {
-            return Err(ProtocolError::ReservedBits(RSV1));
-        };
-        let start = incoming.inflated.len();
-        inflater
-            .decompress(payload, fin, &mut incoming.inflated, limit)
-            .map_err(|e| inflate_error(e, limit))?;
-        if let Some(utf8) = incoming.utf8.as_mut() {
-            utf8.feed(&incoming.inflated[start..])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        if !fin {
-            return Ok(true);
-        }
-        if let Some(utf8) = incoming.utf8.as_mut() {
-            utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        let data = Bytes::from(std::mem::take(&mut incoming.inflated));
-        let inflated = data.len();
-        let message = match incoming.kind {
-            DataKind::Text => Message::Text(Text::from_validated(data)),
-            DataKind::Binary => Message::Binary(data),
-        };
-        self.incoming.finish();
-        self.events.push_back(Event::Message(message));
-        Ok(self.continue_after_inflating(inflated, buf))
-    }
-
-    /// After an event of `inflated` bytes: whether to decode on. Not once this call has
-    /// inflated a message limit's worth with bytes still left; they wait for the next call
-    /// (see [`has_backlog`](Self::has_backlog)).
-    fn continue_after_inflating(&mut self, inflated: usize, buf: &BytesMut) -> bool {
-        let limit = self.config.limits.max_message_size;
-        let Some(state) = self.inflater.as_deref_mut() else {
-            return true;
-        };
-        state.inflated = state.inflated.saturating_add(inflated);
-        state.backlog = state.inflated >= limit && !buf.is_empty();
-        !state.backlog
+        Ok(Event::Close(frame))
     }
 }
 
@@ -572,6 +510,20 @@ fn check_message(
         });
     }
     Ok(())
+}
+
+/// What one step of decoding came to.
+pub(super) enum Step {
+    /// Nothing more until more bytes arrive.
+    Stalled,
+    /// A header, or a frame that completes no event: decode on.
+    Progress,
+    Event(Event),
+}
+
+/// Raw mode: whatever arrived, untouched.
+fn take_raw(buf: &mut BytesMut) -> Option<Event> {
+    (!buf.is_empty()).then(|| Event::Raw(buf.split().freeze()))
 }
 
 /// RSV1: permessage-deflate's "this message is compressed" bit.

@@ -332,18 +332,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.io.is_none() {
                 return Poll::Ready(None);
             }
-            if let Some(event) = self.conn.poll_event() {
-                match &event {
-                    Event::Message(Message::Pong(_)) => self.timers.on_pong(),
-                    Event::Message(Message::Ping(_)) => self.push_replies(cx),
-                    Event::Close(frame) => {
-                        self.peer_close = Some(Box::new(frame.clone()));
-                        self.timers.start_close();
-                        self.push_replies(cx);
+            // Decoded as the application asks: a message goes from the read buffer straight
+            // to it, and the frames read after it wait in the buffer until their turn.
+            match self.conn.poll_event_from(&mut self.read_buf) {
+                Ok(Some(event)) => {
+                    match &event {
+                        Event::Message(Message::Pong(_)) => self.timers.on_pong(),
+                        Event::Message(Message::Ping(_)) => self.push_replies(cx),
+                        Event::Close(frame) => {
+                            self.peer_close = Some(Box::new(frame.clone()));
+                            self.timers.start_close();
+                            self.push_replies(cx);
+                        }
+                        _ => {}
                     }
-                    _ => {}
+                    return Poll::Ready(Some(Ok(event)));
                 }
-                return Poll::Ready(Some(Ok(event)));
+                Ok(None) => {}
+                // Everything before the bad frame has been handed out; the failure's close
+                // frame goes out below, then the error.
+                Err(e) => self.pending_error = Some(Box::new(e.into())),
             }
             // Nothing decoded is left to hand out: write what is queued (answers to the events
             // just handed out, PONGs, the close echo, the registry's messages) in one go before
@@ -362,14 +370,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.finished || self.writes.shut_down {
                 self.finished = true;
                 return Poll::Ready(None);
-            }
-            // Frames the core left in the buffer (it stops after a decompressed message) come
-            // before anything new from the socket, which may have nothing more to say.
-            if self.conn.has_backlog() {
-                if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
-                    self.pending_error = Some(Box::new(e.into()));
-                }
-                continue;
             }
             if !self.eof {
                 let Some(io) = self.io.as_mut() else {
@@ -396,9 +396,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             link.shared.add_bytes_in(n as u64);
                         }
                         self.timers.on_read();
-                        if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
-                            self.pending_error = Some(Box::new(e.into()));
-                        }
                         continue;
                     }
                 }

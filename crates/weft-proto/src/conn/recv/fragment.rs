@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::{RSV1, ReadState, Receiver, inflate_error};
+use super::{RSV1, ReadState, Receiver, Step, inflate_error};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, apply_mask};
 use crate::message::{Event, Fragment};
@@ -18,14 +18,14 @@ impl Receiver {
         header: FrameHeader,
         done: u64,
         buf: &mut BytesMut,
-    ) -> Result<bool, ProtocolError> {
+    ) -> Result<Step, ProtocolError> {
         let Some(incoming) = self.incoming.get_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         let remaining = header.payload_len - done;
         let take = remaining.min(buf.len() as u64) as usize;
         if take == 0 && remaining > 0 {
-            return Ok(false);
+            return Ok(Step::Stalled);
         }
         let mut data = buf.split_to(take);
         if let Some(key) = header.mask {
@@ -79,8 +79,9 @@ impl Receiver {
                 done: done + take as u64,
             }
         };
-        let inflated = fragment.data.len();
-        self.events.push_back(Event::Fragment(fragment));
-        Ok(!compressed || self.continue_after_inflating(inflated, buf))
+        if compressed {
+            self.count_inflated(fragment.data.len(), buf);
+        }
+        Ok(Step::Event(Event::Fragment(fragment)))
     }
 }
