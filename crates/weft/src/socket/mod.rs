@@ -336,15 +336,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // to it, and the frames read after it wait in the buffer until their turn.
             match self.conn.poll_event_from(&mut self.read_buf) {
                 Ok(Some(event)) => {
-                    match &event {
-                        Event::Message(Message::Pong(_)) => self.timers.on_pong(),
-                        Event::Message(Message::Ping(_)) => self.push_replies(cx),
-                        Event::Close(frame) => {
-                            self.peer_close = Some(Box::new(frame.clone()));
-                            self.timers.start_close();
-                            self.push_replies(cx);
-                        }
-                        _ => {}
+                    if !matches!(event, Event::Message(Message::Text(_) | Message::Binary(_))) {
+                        self.on_other_event(&event, cx);
                     }
                     return Poll::Ready(Some(Ok(event)));
                 }
@@ -379,16 +372,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 match poll_read_into(io, &mut self.read_buf, wanted, self.config.read_buffer, cx) {
                     Poll::Pending => {}
                     Poll::Ready(Err(e)) => {
-                        self.eof = true;
-                        self.conn.handle_eof();
-                        if self.peer_close.is_none() {
-                            self.pending_error = Some(Box::new(e.into()));
-                        }
+                        self.on_read_end(Some(e));
                         continue;
                     }
                     Poll::Ready(Ok(0)) => {
-                        self.eof = true;
-                        self.conn.handle_eof();
+                        self.on_read_end(None);
                         continue;
                     }
                     Poll::Ready(Ok(n)) => {
@@ -409,6 +397,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if let Some(end) = self.on_due(due) {
                 return end;
             }
+        }
+    }
+
+    /// What a control event (or a fragment, or raw bytes) asks of the connection before it
+    /// is handed out. Out of line: data messages are the per-message path.
+    #[inline(never)]
+    fn on_other_event(&mut self, event: &Event, cx: &mut Context<'_>) {
+        match event {
+            Event::Message(Message::Pong(_)) => self.timers.on_pong(),
+            Event::Message(Message::Ping(_)) => self.push_replies(cx),
+            Event::Close(frame) => {
+                self.peer_close = Some(Box::new(frame.clone()));
+                self.timers.start_close();
+                self.push_replies(cx);
+            }
+            _ => {}
+        }
+    }
+
+    /// The transport's read side ended, cleanly or with `error`.
+    #[cold]
+    #[inline(never)]
+    fn on_read_end(&mut self, error: Option<std::io::Error>) {
+        self.eof = true;
+        self.conn.handle_eof();
+        if let (Some(e), None) = (error, &self.peer_close) {
+            self.pending_error = Some(Box::new(e.into()));
         }
     }
 
