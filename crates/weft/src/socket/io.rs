@@ -86,6 +86,11 @@ pub(crate) struct WriteQueue {
 }
 
 impl WriteQueue {
+    /// Whether bytes were written since the last flush.
+    pub(crate) fn has_unflushed(&self) -> bool {
+        self.unflushed
+    }
+
     /// Bytes the transport has accepted so far.
     pub(crate) fn written(&self) -> u64 {
         self.written

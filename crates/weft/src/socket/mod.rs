@@ -353,8 +353,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // written: retrying a dead socket would hand out the same error forever.
             if !self.finished {
                 self.take_outgoing(cx);
-                if let Err(e) = self.write_queued(cx) {
-                    return Poll::Ready(Some(Err(e)));
+                // Woken to read, there is mostly nothing to write: no call for it then.
+                if self.has_writing_to_do() {
+                    if let Err(e) = self.write_queued(cx) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
                 }
             }
             if let Some(error) = self.pending_error.take() {
@@ -471,6 +474,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if let Err(e) = self.write_queued(cx) {
             self.pending_error = Some(Box::new(e));
         }
+    }
+
+    /// Whether [`write_queued`](Self::write_queued) has anything to do: bytes queued or not
+    /// yet flushed, or the close handshake under way (its end shuts the transport down).
+    #[inline]
+    fn has_writing_to_do(&self) -> bool {
+        self.conn.pending_transmit() > 0
+            || self.writes.has_unflushed()
+            || self.conn.state() != State::Open
     }
 
     /// Writes what is queued as far as the transport takes it now. A write error finishes the
