@@ -554,8 +554,6 @@ impl<S: Read + Write + Any> WebSocket<S> {
         read
     }
 
-    /// Writes and flushes everything the core has handed out, then shuts the transport down if
-    /// the core asked for it.
     /// Writes the PONG or close echo the event just decoded owes, before the event is
     /// handed out: the application may not ask again soon. A failure comes with the next
     /// call, after the event.
@@ -571,6 +569,8 @@ impl<S: Read + Write + Any> WebSocket<S> {
         }
     }
 
+    /// Writes and flushes everything the core has handed out, then shuts the transport down if
+    /// the core asked for it.
     fn write_out(&mut self) -> io::Result<()> {
         while self.conn.pending_transmit() > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
