@@ -41,6 +41,14 @@ const GATHER: usize = 2048;
 /// How far small frames may walk a read buffer before the next one starts at its front again.
 const WALK: usize = 4096;
 
+/// The most one read reserves room for: a 1 MiB payload with the longest header, so a frame
+/// of that size is read into one buffer. Longer frames grow the buffer as they arrive rather
+/// than on what their header declares.
+const MAX_RESERVE: usize = (1 << 20) + HEADER_ROOM;
+
+/// The longest frame header.
+const HEADER_ROOM: usize = 14;
+
 /// Room past the end of a large frame for one read: enough that the read comes up short
 /// when the frame is all there is, so the socket is not read again only to find it empty;
 /// little, because what a read brings of the next frame is copied when that frame's buffer
@@ -222,7 +230,7 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         wanted
     };
     let spare = buf.capacity() - buf.len();
-    let want = wanted.clamp(base, 1 << 20);
+    let want = wanted.clamp(base, MAX_RESERVE);
     if spare < want.min(base * 16) {
         // For a frame of up to 16 reads' worth, room past its end: a read that fills its
         // buffer leaves the socket marked readable, and the next read would only find it
@@ -237,7 +245,8 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         };
         buf.reserve(want + room);
         if wanted > base {
-            LARGE.set(buf.len() + wanted);
+            // The payload so far and to come; the next such frame has a header too.
+            LARGE.set(buf.len() + wanted + HEADER_ROOM);
         }
     }
     // tokio-util reads into the spare capacity without zeroing it first.
