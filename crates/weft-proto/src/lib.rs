@@ -11,6 +11,11 @@
 //!    leaves the rest in the buffer for the next call.
 //! 2. Then [`Connection::poll_event`] until it returns `None`: messages, fragments, pings, pongs,
 //!    and the peer's close.
+//!
+//!    Or steps 1 and 2 in one: [`Connection::poll_event_from`] with the read buffer until it
+//!    returns `None`, then read more. It decodes one event per call, as they are asked for, so
+//!    a message goes from the buffer to the caller without a queue and the frames behind it
+//!    wait in the buffer (weft's runtime reads this way).
 //! 3. Commands ([`Connection::send`], [`Connection::close`], ...) queue frames.
 //! 4. Then [`Connection::poll_transmit`] until it returns `None`, writing each chunk to the peer
 //!    in order. Replies the read path owes (PONGs, the close echo) come out here too: reading

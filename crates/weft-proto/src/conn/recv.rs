@@ -77,12 +77,12 @@ pub struct Receiver {
 }
 
 /// permessage-deflate's receiving state: the decompressor, and how much one call of
-/// `handle_data` has inflated (only compressed messages can make a read grow a thousandfold,
+/// `handle_data` (or `poll_event_from`) has inflated (only compressed messages can make a read grow a thousandfold,
 /// so the count lives here, off the path of connections without deflate).
 #[derive(Debug)]
 struct Inflating {
     inflater: Inflater,
-    /// Bytes inflated by this call of `handle_data`.
+    /// Bytes inflated by this call of `handle_data` or `poll_event_from`.
     inflated: usize,
     /// Whether this call stopped with whole frames left in the buffer (see
     /// [`Receiver::has_backlog`]).
@@ -141,7 +141,10 @@ impl Receiver {
     /// as the application takes them, not all at once.
     ///
     /// Bytes it cannot use yet stay in `buf`, as with `handle_data`; after an error, as
-    /// there, the connection has failed and later input is ignored. An example is on
+    /// there, the connection has failed and later input is ignored. Replies are owed as
+    /// frames are decoded, so a PING behind messages not yet taken is answered once the
+    /// application reaches it: a reader whose writer runs on its own, and should answer
+    /// PINGs while the application works through a backlog, decodes with `handle_data`. An example is on
     /// [`Connection::poll_event_from`](super::Connection::poll_event_from).
     ///
     /// # Errors
@@ -199,8 +202,9 @@ impl Receiver {
     /// The next reply the sending half owes: hand it to
     /// [`Sender::handle_reply`](super::Sender::handle_reply).
     ///
-    /// A PONG or the close echo is ready at once, so a PING is answered even while the
-    /// application is busy with what arrived before it. A failure's close frame waits until
+    /// A PONG or the close echo is ready as soon as its frame is decoded: with `handle_data`
+    /// at once, so a PING is answered even while the application is busy with what arrived
+    /// before it; with `poll_event_from` when the application reaches it. A failure's close frame waits until
     /// the application has caught up (it asked for an event and found none), so a message that
     /// arrived before a protocol error is answered before the close (Autobahn's strict
     /// behaviour, 3.2 and kin). Ask for replies after each [`poll_event`](Self::poll_event)

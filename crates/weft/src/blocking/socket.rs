@@ -201,15 +201,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
                     return Some(Err(e.into()));
                 }
             }
-            // Decoded as the application asks: frames read after this one wait in the buffer.
-            let next = match self.conn.poll_event_from(&mut self.read_buf) {
-                Ok(next) => next,
-                Err(e) => {
-                    self.pending_error = Some(e.into());
-                    None
-                }
-            };
-            if let Some(event) = next {
+            if let Some(event) = self.conn.poll_event() {
                 match &event {
                     Event::Close(frame) => {
                         self.peer_close = Some(frame.clone());
@@ -217,9 +209,6 @@ impl<S: Read + Write + Any> WebSocket<S> {
                     }
                     Event::Message(Message::Pong(_)) => self.liveness.on_pong(Instant::now()),
                     _ => {}
-                }
-                if matches!(event, Event::Message(Message::Ping(_)) | Event::Close(_)) {
-                    self.send_reply();
                 }
                 return Some(Ok(event));
             }
@@ -229,11 +218,21 @@ impl<S: Read + Write + Any> WebSocket<S> {
             if self.end == End::Finished {
                 return None;
             }
+            // Frames the core left in the buffer come before anything new from the socket.
+            if self.conn.has_backlog() {
+                if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(e.into());
+                }
+                continue;
+            }
             match self.read_more() {
                 Ok(Some(0)) => self.conn.handle_eof(),
                 Ok(Some(_)) => {
                     if self.liveness.watches_reads() {
                         self.liveness.on_read(Instant::now());
+                    }
+                    if let Err(e) = self.conn.handle_data(&mut self.read_buf) {
+                        self.pending_error = Some(e.into());
                     }
                 }
                 Ok(None) => {
@@ -552,21 +551,6 @@ impl<S: Read + Write + Any> WebSocket<S> {
         };
         self.read_buf.truncate(start + got);
         read
-    }
-
-    /// Writes the PONG or close echo the event just decoded owes, before the event is
-    /// handed out: the application may not ask again soon. A failure comes with the next
-    /// call, after the event.
-    fn send_reply(&mut self) {
-        if self.end == End::Finished {
-            return;
-        }
-        if let Err(e) = self.write_out() {
-            if !is_timeout(&e) {
-                self.end = End::Finished;
-            }
-            self.pending_error = Some(e.into());
-        }
     }
 
     /// Writes and flushes everything the core has handed out, then shuts the transport down if

@@ -49,12 +49,6 @@ const MAX_RESERVE: usize = (1 << 20) + HEADER_ROOM;
 /// The longest frame header.
 const HEADER_ROOM: usize = 14;
 
-/// Room past the end of a large frame for one read: enough that the read comes up short
-/// when the frame is all there is, so the socket is not read again only to find it empty;
-/// little, because what a read brings of the next frame is copied when that frame's buffer
-/// is made (a base size of room copied 16 KiB of every 64 KiB message at 16 in flight).
-const LARGE_ROOM: usize = 1024;
-
 /// Whatever queues bytes to write: a whole connection, or the sending half of one. The
 /// bytes are written from its queue in place and stay there until reported written.
 pub(crate) trait TransmitSource {
@@ -220,33 +214,29 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
             reclaim(buf);
         }
     }
-    // Between frames, or before a header is whole, while large frames arrive: room for one
-    // like the last, so it is read into one buffer rather than copied into a larger one once
-    // its length is known.
+    // Between frames while large frames arrive: room for one like the last, so it is read
+    // into one buffer rather than copied into a larger one once its length is known. Only
+    // on an empty buffer: a connection holding a partial header keeps what it has while it
+    // waits, and should not wait holding a large frame's room.
     let large = LARGE.get();
-    let wanted = if wanted == 0 && large > 0 {
-        large.saturating_sub(buf.len())
+    let hinted = if starts_frame && large > 0 {
+        large
     } else {
         wanted
     };
     let spare = buf.capacity() - buf.len();
-    let want = wanted.clamp(base, MAX_RESERVE);
+    let want = hinted.clamp(base, MAX_RESERVE);
     if spare < want.min(base * 16) {
         // For a frame of up to 16 reads' worth, room past its end: a read that fills its
         // buffer leaves the socket marked readable, and the next read would only find it
         // empty (a 64 KiB message took 3 reads without it, 2 with it). Larger frames get what
         // they need: measured, the extra room made 1 MiB echoes take 13 reads instead of 8.
-        let room = if want >= base * 16 {
-            0
-        } else if wanted > base {
-            LARGE_ROOM
-        } else {
-            base
-        };
+        let room = if want < base * 16 { base } else { 0 };
         buf.reserve(want + room);
         if wanted > base {
-            // The payload so far and to come; the next such frame has a header too.
-            LARGE.set(buf.len() + wanted + HEADER_ROOM);
+            // The payload so far and to come; the next such frame has a header too. From
+            // the frame's own length, never from the hint, which would grow with each use.
+            LARGE.set(buf.len().saturating_add(wanted).saturating_add(HEADER_ROOM));
         }
     }
     // tokio-util reads into the spare capacity without zeroing it first.

@@ -210,14 +210,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// Polls for the next event.
     pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
         loop {
-            // Decoded as the application asks; see `WebSocket::poll_event`.
-            let next = match self.rx.poll_event_from(&mut self.read_buf) {
-                Ok(next) => next,
-                Err(e) => {
-                    self.pending_error = Some(Box::new(e.into()));
-                    None
-                }
-            };
+            let next = self.rx.poll_event();
             // Replies go out behind what the application sent in answer to earlier events;
             // the core holds a failure's close frame back until the application caught up.
             self.pass_replies();
@@ -238,6 +231,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
             if self.finished || self.rx.is_done() {
                 self.finished = true;
                 return Poll::Ready(None);
+            }
+            // Frames the core left in the buffer come before anything new from the socket.
+            if self.rx.has_backlog() {
+                if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
+                    self.pending_error = Some(Box::new(e.into()));
+                }
+                continue;
             }
             let Some(io) = self.io.as_mut() else {
                 return Poll::Ready(None);
@@ -276,7 +276,12 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     self.pending_error = Some(Box::new(e.into()));
                 }
                 Ok(0) => self.rx.handle_eof(),
-                Ok(_) => self.timers.on_read(),
+                Ok(_) => {
+                    self.timers.on_read();
+                    if let Err(e) = self.rx.handle_data(&mut self.read_buf) {
+                        self.pending_error = Some(Box::new(e.into()));
+                    }
+                }
             }
             // PONGs and the close echo go at once; a failure's close waits for its events.
             self.pass_replies();
