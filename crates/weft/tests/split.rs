@@ -165,3 +165,24 @@ async fn reader_awaits_no_pong_for_a_keepalive_ping_the_writer_could_not_send() 
         "{next:?}"
     );
 }
+
+#[tokio::test]
+async fn messages_read_before_the_split_reach_the_reader() {
+    let (mut client, mut server) = pair();
+    // Both in one write, so one read brings them; the first is taken before the split.
+    server.feed(Message::text("first")).await.unwrap();
+    server.feed(Message::text("second")).await.unwrap();
+    server.flush().await.unwrap();
+    assert_eq!(
+        client.recv().await.unwrap().unwrap(),
+        Message::text("first")
+    );
+
+    let (mut reader, _writer) = client.split();
+
+    // The peer sends nothing more: the second must come from what was already read.
+    let second = tokio::time::timeout(Duration::from_secs(2), reader.recv())
+        .await
+        .expect("the second message, without more traffic");
+    assert_eq!(second.unwrap().unwrap(), Message::text("second"));
+}

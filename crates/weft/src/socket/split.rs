@@ -61,10 +61,16 @@ where
     pub fn split(mut self) -> (WsReader<S>, WsWriter) {
         self.on_drop = None;
         let role = self.conn.role();
-        let conn = std::mem::replace(
+        let mut conn = std::mem::replace(
             &mut self.conn,
             Connection::new(role, weft_proto::Config::default()),
         );
+        // The whole connection decodes on demand, so whole frames may wait in its buffer;
+        // the reader decodes as it reads, and would leave them until the peer sent more.
+        let pending_error = conn
+            .handle_data(&mut self.read_buf)
+            .err()
+            .map(|e| Box::new(e.into()));
         let (rx, tx) = conn.into_split();
         // `io` is only `None` after a drop moved it away, which cannot have happened here.
         let io = self.io.take().map(tokio::io::split);
@@ -104,7 +110,7 @@ where
             pings: 0,
             timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
             peer_close: None,
-            pending_error: None,
+            pending_error,
             finished: false,
             fragment_mode: self.config.proto.is_fragment_mode(),
         };
