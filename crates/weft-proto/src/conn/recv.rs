@@ -77,8 +77,9 @@ pub struct Receiver {
 }
 
 /// permessage-deflate's receiving state: the decompressor, and how much one call of
-/// `handle_data` (or `poll_event_from`) has inflated (only compressed messages can make a read grow a thousandfold,
-/// so the count lives here, off the path of connections without deflate).
+/// `handle_data` (or `poll_event_from`) has inflated (only compressed messages can make a
+/// read grow a thousandfold, so the count lives here, off the path of connections without
+/// deflate).
 #[derive(Debug)]
 struct Inflating {
     inflater: Inflater,
@@ -144,8 +145,8 @@ impl Receiver {
     /// there, the connection has failed and later input is ignored. Replies are owed as
     /// frames are decoded, so a PING behind messages not yet taken is answered once the
     /// application reaches it: a reader whose writer runs on its own, and should answer
-    /// PINGs while the application works through a backlog, decodes with `handle_data`. An example is on
-    /// [`Connection::poll_event_from`](super::Connection::poll_event_from).
+    /// PINGs while the application works through a backlog, decodes with `handle_data`. An
+    /// example is on [`Connection::poll_event_from`](super::Connection::poll_event_from).
     ///
     /// # Errors
     ///
@@ -157,8 +158,7 @@ impl Receiver {
         }
         // No state makes an event out of no bytes (a frame's payload is taken with its
         // header), and asking with nothing new is most of the asking.
-        if buf.is_empty() {
-            self.caught_up = true;
+        if self.has_nothing_in(buf) {
             return Ok(None);
         }
         self.start_decoding();
@@ -204,11 +204,12 @@ impl Receiver {
     ///
     /// A PONG or the close echo is ready as soon as its frame is decoded: with `handle_data`
     /// at once, so a PING is answered even while the application is busy with what arrived
-    /// before it; with `poll_event_from` when the application reaches it. A failure's close frame waits until
-    /// the application has caught up (it asked for an event and found none), so a message that
-    /// arrived before a protocol error is answered before the close (Autobahn's strict
-    /// behaviour, 3.2 and kin). Ask for replies after each [`poll_event`](Self::poll_event)
-    /// and pass them on behind whatever the application sent meanwhile.
+    /// before it; with `poll_event_from` when the application reaches it. A failure's close
+    /// frame waits until the application has caught up (it asked for an event and found
+    /// none), so a message that arrived before a protocol error is answered before the close
+    /// (Autobahn's strict behaviour, 3.2 and kin). Ask for replies after each
+    /// [`poll_event`](Self::poll_event) and pass them on behind whatever the application
+    /// sent meanwhile.
     pub fn poll_reply(&mut self) -> Option<Reply> {
         let fails = matches!(self.replies.front(), Some(Reply::Fail(_)));
         if fails && !(self.caught_up && self.events.is_empty()) {

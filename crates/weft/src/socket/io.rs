@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
+use weft_proto::frame::MAX_HEADER_LEN;
 use weft_proto::{Connection, Sender};
 
 thread_local! {
@@ -44,10 +45,7 @@ const WALK: usize = 4096;
 /// The most one read reserves room for: a 1 MiB payload with the longest header, so a frame
 /// of that size is read into one buffer. Longer frames grow the buffer as they arrive rather
 /// than on what their header declares.
-const MAX_RESERVE: usize = (1 << 20) + HEADER_ROOM;
-
-/// The longest frame header.
-const HEADER_ROOM: usize = 14;
+const MAX_RESERVE: usize = (1 << 20) + MAX_HEADER_LEN;
 
 /// Whatever queues bytes to write: a whole connection, or the sending half of one. The
 /// bytes are written from its queue in place and stay there until reported written.
@@ -236,7 +234,11 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         if wanted > base {
             // The payload so far and to come; the next such frame has a header too. From
             // the frame's own length, never from the hint, which would grow with each use.
-            LARGE.set(buf.len().saturating_add(wanted).saturating_add(HEADER_ROOM));
+            LARGE.set(
+                buf.len()
+                    .saturating_add(wanted)
+                    .saturating_add(MAX_HEADER_LEN),
+            );
         }
     }
     // tokio-util reads into the spare capacity without zeroing it first.
