@@ -6,7 +6,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use weft_proto::frame::MAX_HEADER_LEN;
 use weft_proto::{Connection, Sender};
@@ -217,11 +217,13 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
     // on an empty buffer: a connection holding a partial header keeps what it has while it
     // waits, and should not wait holding a large frame's room.
     let large = LARGE.get();
+    // A frame's worth and the next frame's header: see the limit on the read below.
     let hinted = if starts_frame && large > 0 {
         large
     } else {
         wanted
-    };
+    }
+    .saturating_add(MAX_HEADER_LEN);
     let spare = buf.capacity() - buf.len();
     let want = hinted.clamp(base, MAX_RESERVE);
     if spare < want.min(base * 16) {
@@ -241,8 +243,19 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
             );
         }
     }
+    // While large frames arrive, a read stops at the end of the frame in progress and the
+    // next frame's header. Bytes past that would begin the next large frame in the tail of
+    // a buffer still shared with queued echoes, to be copied out once its length is known
+    // (16 KiB of every 64 KiB message at 16 in flight). The header's worth matters too: with
+    // one message in flight the read of a whole frame ends short of the limit, so the socket
+    // is known drained; a read that filled the limit exactly would be followed by one that
+    // finds nothing.
     // tokio-util reads into the spare capacity without zeroing it first.
-    let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
+    let polled = if hinted > base {
+        poll_read_limited(io, buf, hinted, cx)
+    } else {
+        tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+    };
     if starts_frame {
         if let Poll::Ready(Ok(n)) = polled {
             if n > base {
@@ -258,6 +271,23 @@ pub(crate) fn poll_read_into<S: AsyncRead + Unpin>(
         give_back(std::mem::take(buf), base);
     }
     polled
+}
+
+/// Reads at most `limit` bytes into `buf`. Out of line: only large frames take it, and the
+/// small-message path stays as short as one unlimited read.
+#[inline(never)]
+fn poll_read_limited<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    limit: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let io = Pin::new(io);
+    if limit < buf.capacity() - buf.len() {
+        tokio_util::io::poll_read_buf(io, cx, &mut (&mut *buf).limit(limit))
+    } else {
+        tokio_util::io::poll_read_buf(io, cx, buf)
+    }
 }
 
 /// Starts the next frame at the front of `buf`'s allocation when that is worth it. What is
@@ -359,6 +389,36 @@ mod tests {
         let frame = vec![7u8; 64 * 1024 + 4];
         assert_eq!(read_once(&frame, &mut buf, 0, base), frame.len());
         assert_eq!(&buf[..], &frame[..]);
+    }
+
+    #[test]
+    fn a_read_stops_at_the_large_frame_end_and_the_next_header() {
+        let base = 16 * 1024;
+        // A 64 KiB frame's header in hand, its payload and a second frame waiting behind it.
+        let mut buf = BytesMut::from(&[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0][..]);
+        let waiting = vec![7u8; 2 * 64 * 1024];
+        let n = read_once(&waiting, &mut buf, 64 * 1024, base);
+        assert_eq!(n, 64 * 1024 + MAX_HEADER_LEN);
+    }
+
+    #[test]
+    fn a_read_starting_a_frame_while_large_frames_arrive_stops_at_one_and_a_header() {
+        let base = 16 * 1024;
+        large_frame_seen(base);
+        let frame = LARGE.get();
+        let mut buf = BytesMut::new();
+        let waiting = vec![7u8; 3 * frame];
+        let n = read_once(&waiting, &mut buf, 0, base);
+        assert_eq!(n, frame + MAX_HEADER_LEN);
+    }
+
+    #[test]
+    fn a_read_of_small_frames_is_not_limited() {
+        let base = 16 * 1024;
+        let mut buf = BytesMut::from(&[0x82][..]);
+        let waiting = vec![7u8; 64 * 1024];
+        let n = read_once(&waiting, &mut buf, 0, base);
+        assert_eq!(n, buf.capacity() - 1, "filled all the room it had");
     }
 
     #[test]
