@@ -282,12 +282,7 @@ fn poll_read_limited<S: AsyncRead + Unpin>(
     limit: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    let io = Pin::new(io);
-    if limit < buf.capacity() - buf.len() {
-        tokio_util::io::poll_read_buf(io, cx, &mut (&mut *buf).limit(limit))
-    } else {
-        tokio_util::io::poll_read_buf(io, cx, buf)
-    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut buf.limit(limit))
 }
 
 /// Starts the next frame at the front of `buf`'s allocation when that is worth it. What is
