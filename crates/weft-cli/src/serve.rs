@@ -68,6 +68,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = WebSocketConfig::default()
         .protocol(proto)
         .keepalive(keepalive)
+        // A client that stops reading is dropped rather than holding its slot forever.
+        .write_timeout(Duration::from_secs(60))
         .deflate(args.compress.deflate());
     let mut builder = Server::builder()
         .bind(addr.clone())

@@ -25,6 +25,7 @@ pub struct WebSocketConfig {
     pub(crate) close_timeout: Duration,
     pub(crate) keepalive: Option<Keepalive>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
     pub(crate) write_low: usize,
     pub(crate) write_high: usize,
     pub(crate) read_buffer: usize,
@@ -82,6 +83,7 @@ impl WebSocketConfig {
             close_timeout: Duration::from_secs(5),
             keepalive: None,
             idle_timeout: None,
+            write_timeout: None,
             write_low: 128 << 10,
             write_high: 1 << 20,
             read_buffer: 16 << 10,
@@ -126,6 +128,24 @@ impl WebSocketConfig {
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.idle_timeout = timeout.into();
         self
+    }
+
+    /// Fails the connection when the peer takes none of the bytes waiting to be written for
+    /// this long (it has stopped reading): the waiting call returns
+    /// [`Error::Timeout`](crate::Error::Timeout)([`Timeout::Write`](crate::Timeout::Write)) and
+    /// nothing more is written. `None` (the default for clients; servers use 60 s) waits as
+    /// long as the peer does. A slow reader is not a stalled one: every byte it takes starts
+    /// the period again. Async connections only, on a runtime with the time driver; a blocking
+    /// connection uses its transport's write timeout
+    /// ([`blocking::ClientBuilder::write_timeout`](crate::blocking::ClientBuilder::write_timeout)).
+    pub fn write_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.write_timeout = timeout.into();
+        self
+    }
+
+    /// The write timeout in force.
+    pub fn write_timeout_value(&self) -> Option<Duration> {
+        self.write_timeout
     }
 
     /// Write-buffer watermarks: once `high` bytes wait to be written, sending waits until

@@ -40,7 +40,7 @@ use crate::client::tls::TlsError;
 pub enum Error {
     /// Reading or writing the transport failed.
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The peer broke the protocol; the connection was closed with the error's close code.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -88,6 +88,17 @@ pub enum Error {
     },
 }
 
+/// A write that timed out is reported as the timeout it is; any other I/O error as itself.
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        if crate::socket::is_write_stall(&error) {
+            Error::Timeout(Timeout::Write)
+        } else {
+            Error::Io(error)
+        }
+    }
+}
+
 /// The boxed variants convert from their unboxed errors, so `?` works on either.
 macro_rules! boxed_from {
     ($($variant:ident($error:ty)),*) => {$(
@@ -120,6 +131,8 @@ pub enum Timeout {
     Pong,
     /// Nothing arrived from the peer for the idle timeout.
     Idle,
+    /// The peer took none of the bytes waiting to be written for the write timeout.
+    Write,
 }
 
 impl std::fmt::Display for Timeout {
@@ -130,6 +143,7 @@ impl std::fmt::Display for Timeout {
             Timeout::Close => "close handshake",
             Timeout::Pong => "no PONG to keepalive PING",
             Timeout::Idle => "idle",
+            Timeout::Write => "peer not reading (write)",
         })
     }
 }

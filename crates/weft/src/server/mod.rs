@@ -135,7 +135,9 @@ impl ServerBuilder {
             origin: OriginPolicy::Any,
             require_tls: false,
             hook: None,
-            config: WebSocketConfig::default().keepalive(Keepalive::every(Duration::from_secs(30))),
+            config: WebSocketConfig::default()
+                .keepalive(Keepalive::every(Duration::from_secs(30)))
+                .write_timeout(Duration::from_secs(60)),
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             write_cap: 4 << 20,
@@ -210,7 +212,9 @@ impl ServerBuilder {
     }
 
     /// Settings of each connection: limits, close timeout, watermarks. Servers ping every
-    /// 30 s by default; [`WebSocketConfig::keepalive`] changes that.
+    /// 30 s and give up on a peer that takes no bytes for 60 s by default;
+    /// [`WebSocketConfig::keepalive`] and [`WebSocketConfig::write_timeout`] change that (a
+    /// config given here replaces both defaults).
     pub fn config(mut self, config: WebSocketConfig) -> Self {
         self.config = config;
         self
@@ -322,8 +326,8 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// A builder with the defaults: no routes, any origin, keepalive every 30 s, 10 000
-    /// connections, 10 s handshake timeout.
+    /// A builder with the defaults: no routes, any origin, keepalive every 30 s, a 60 s write
+    /// timeout, 10 000 connections, 10 s handshake timeout.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::new()
     }

@@ -64,12 +64,29 @@ struct Mailbox {
     waker: Option<Waker>,
     /// Cleared when the connection's end goes away; posts then fail.
     open: bool,
+    /// A slow consumer's close is queued: one is enough, however many sends find it over
+    /// its cap meanwhile.
+    slow_close_posted: bool,
 }
 
 impl Shared {
     fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
         // Each operation is one push, pop or flag store, so a poisoned lock is still whole.
         self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues the slow consumer's close, unless it is queued already.
+    fn post_slow_close(&self) {
+        let mut mailbox = self.mailbox();
+        if mailbox.slow_close_posted {
+            return;
+        }
+        mailbox.slow_close_posted = true;
+        drop(mailbox);
+        self.post(Outgoing::Close(
+            CloseCode::POLICY_VIOLATION,
+            "slow consumer".to_owned(),
+        ));
     }
 
     /// Queues `out` for the connection; `false` if it is gone.
@@ -314,6 +331,7 @@ impl Registry {
             mailbox: Mutex::new(Mailbox {
                 queue: VecDeque::new(),
                 waker: None,
+                slow_close_posted: false,
                 open: true,
             }),
             has_mail: AtomicBool::new(false),
@@ -452,10 +470,7 @@ impl Registry {
             }
             match self.policy() {
                 SlowConsumer::Close => {
-                    shared.post(Outgoing::Close(
-                        CloseCode::POLICY_VIOLATION,
-                        "slow consumer".to_owned(),
-                    ));
+                    shared.post_slow_close();
                     return Err(SendError::SlowConsumer);
                 }
                 SlowConsumer::Wait => {
@@ -507,6 +522,22 @@ mod tests {
         for _ in 0..n {
             assert!(shared.post(Outgoing::Encoded(frame.clone())));
         }
+    }
+
+    #[tokio::test]
+    async fn a_slow_consumer_gets_one_close_however_many_sends_find_it_full() {
+        let registry = Registry::new(16, SlowConsumer::Close);
+        let (id, mut link) = registry.register(None, None, "/".into(), None);
+        let message = Message::binary(vec![0u8; 64]);
+        // The first fits (an empty queue takes any one message); the rest find it full.
+        assert_eq!(registry.send(id, message.clone()).await, Ok(()));
+        for _ in 0..100 {
+            assert_eq!(
+                registry.send(id, message.clone()).await,
+                Err(SendError::SlowConsumer)
+            );
+        }
+        assert_eq!(take_all(&mut link), 2, "the message and one close");
     }
 
     #[test]

@@ -5,11 +5,14 @@ use std::cell::Cell;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use weft_proto::frame::MAX_HEADER_LEN;
 use weft_proto::{Connection, Sender};
+
+use super::stall::WriteStall;
 
 thread_local! {
     /// A read buffer between uses. A connection whose read would block with nothing left over
@@ -89,9 +92,19 @@ pub(crate) struct WriteQueue {
     unflushed: bool,
     /// Bytes written in all.
     written: u64,
+    /// The write timeout.
+    stall: WriteStall,
 }
 
 impl WriteQueue {
+    /// A queue whose writes fail once the transport takes nothing for `write_timeout`.
+    pub(crate) fn new(write_timeout: Option<Duration>) -> Self {
+        WriteQueue {
+            stall: WriteStall::new(write_timeout),
+            ..WriteQueue::default()
+        }
+    }
+
     /// Whether bytes were written since the last flush.
     pub(crate) fn has_unflushed(&self) -> bool {
         self.unflushed
@@ -114,8 +127,13 @@ impl WriteQueue {
             ready!(self.poll_write_until(io, conn, cx, 0))?;
         }
         if self.unflushed {
-            ready!(Pin::new(&mut *io).poll_flush(cx))?;
+            // A TLS stream's flush writes its buffered records: a wait like a write's.
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(flushed) => flushed?,
+                Poll::Pending => return self.stall.poll_wait(cx).map(Err),
+            }
             self.unflushed = false;
+            self.stall.clear();
         }
         self.shutdown_owed |= conn.take_shutdown();
         if self.shutdown_owed && !self.shut_down {
@@ -136,12 +154,17 @@ impl WriteQueue {
     ) -> Poll<io::Result<()>> {
         loop {
             if conn.pending_transmit() <= target || self.shut_down {
+                self.stall.clear();
                 return Poll::Ready(Ok(()));
             }
-            let n = ready!(poll_write_once(io, conn, cx))?;
+            let n = match poll_write_once(io, conn, cx) {
+                Poll::Ready(written) => written?,
+                Poll::Pending => return self.stall.poll_wait(cx).map(Err),
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.stall.progressed();
             self.unflushed = true;
             self.written += n as u64;
             conn.advance_transmit(n);

@@ -4,6 +4,8 @@ mod io;
 mod orphan;
 mod pong_gate;
 mod split;
+mod stall;
+pub(crate) use stall::is_write_stall;
 mod stream;
 mod timers;
 
@@ -126,7 +128,7 @@ where
             io: Some(io),
             conn,
             read_buf,
-            writes: WriteQueue::default(),
+            writes: WriteQueue::new(config.write_timeout),
             timers: Timers::new(&config),
             config,
             handshaken: Box::new(handshaken),
@@ -519,12 +521,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Applies what the registry queued for this connection, while its write buffer has room.
+    /// Applies what the registry queued for this connection, while its write buffer has room
+    /// and no message of the handler's is half sent (the mail waits until it is whole, rather
+    /// than being refused).
     fn take_outgoing(&mut self, cx: &mut Context<'_>) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        while self.conn.pending_transmit() < self.config.write_high {
+        while self.conn.pending_transmit() < self.config.write_high && self.conn.is_send_idle() {
             let Some(out) = link.poll_take(cx) else { break };
             let result = match out {
                 Outgoing::Encoded(frame) => self.conn.send_encoded(&frame),
@@ -562,7 +566,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             return Poll::Ready(Err(UsageError::Closed.into()));
         };
         let low = self.config.write_low;
-        std::task::ready!(self.writes.poll_write_until(io, &mut self.conn, cx, low))?;
+        if let Err(e) = std::task::ready!(self.writes.poll_write_until(io, &mut self.conn, cx, low))
+        {
+            // Nothing more is written to a transport that failed or stalled.
+            self.finished = true;
+            return Poll::Ready(Err(e.into()));
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -570,7 +579,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(UsageError::Closed.into()));
         };
-        std::task::ready!(self.writes.poll_drain(io, &mut self.conn, cx))?;
+        if let Err(e) = std::task::ready!(self.writes.poll_drain(io, &mut self.conn, cx)) {
+            self.finished = true;
+            return Poll::Ready(Err(e.into()));
+        }
         Poll::Ready(Ok(()))
     }
 

@@ -7,8 +7,8 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use super::WebSocket;
 use super::io::{WriteQueue, poll_read_into};
 use super::pong_gate::{Admitted, PongGate};
 use super::timers::{Due, Timers};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Timeout};
 use crate::server::registry::{Link, Outgoing};
 use weft_proto::frame::EncodedFrame;
 
@@ -79,6 +79,7 @@ where
         let permits = Arc::new(Semaphore::new(high));
         let pongs = Arc::new(PongGate::default());
         let ping_unsent = Arc::new(AtomicU64::new(0));
+        let failure = Arc::new(OnceLock::new());
         let (read_io, write_io) = match io {
             Some(halves) => (Some(halves.0), Some(halves.1)),
             None => (None, None),
@@ -95,6 +96,7 @@ where
                     permits: Arc::clone(&permits),
                     pongs: Arc::clone(&pongs),
                     ping_unsent: Arc::clone(&ping_unsent),
+                    failure: Arc::clone(&failure),
                 },
                 self.config.close_timeout,
             ));
@@ -119,6 +121,7 @@ where
             permits,
             high,
             closed: false,
+            failure,
         };
         (reader, writer)
     }
@@ -327,6 +330,8 @@ pub struct WsWriter {
     permits: Arc<Semaphore>,
     high: usize,
     closed: bool,
+    /// Why the writer task stopped writing, if a write failed.
+    failure: Arc<OnceLock<WriteFailure>>,
 }
 
 impl WsWriter {
@@ -377,7 +382,7 @@ impl WsWriter {
     pub async fn flush(&mut self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         self.command(Command::Flush(ack))?;
-        done.await.map_err(|_| Error::Usage(UsageError::Closed))?
+        done.await.map_err(|_| self.ended())?
     }
 
     /// Starts the close handshake. The writer task finishes it when the reader sees the
@@ -400,15 +405,22 @@ impl WsWriter {
             .permits
             .acquire_many(want)
             .await
-            .map_err(|_| Error::Usage(UsageError::Closed))?;
+            .map_err(|_| self.ended())?;
         permit.forget();
         Ok(want)
     }
 
     fn command(&self, command: Command) -> Result<()> {
-        self.commands
-            .send(command)
-            .map_err(|_| Error::Usage(UsageError::Closed))
+        self.commands.send(command).map_err(|_| self.ended())
+    }
+
+    /// The error for a call after the writer task ended: the write failure that ended it, so
+    /// it reaches the application even when no flush was waiting at the time.
+    fn ended(&self) -> Error {
+        match self.failure.get() {
+            Some(failure) => failure.error(),
+            None => Error::Usage(UsageError::Closed),
+        }
     }
 }
 
@@ -436,7 +448,9 @@ async fn write_loop<S: AsyncWrite>(
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut flushes: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     loop {
-        let next = next_command(&mut commands, link.as_mut());
+        // Registry mail waits while a message of the handler's is half sent.
+        let idle = tx.is_send_idle();
+        let next = next_command(&mut commands, link.as_mut().filter(|_| idle));
         let next = match deadline {
             Some(at) => match tokio::time::timeout_at(at, next).await {
                 Ok(next) => next,
@@ -458,8 +472,11 @@ async fn write_loop<S: AsyncWrite>(
         for ack in flushes.drain(..) {
             let _ = ack.send(match &written {
                 Ok(()) => Ok(()),
-                Err(e) => Err(Error::Io(std::io::Error::new(e.kind(), e.to_string()))),
+                Err(e) => Err(WriteFailure::from(e).error()),
             });
+        }
+        if let Err(e) = &written {
+            let _ = shared.failure.set(WriteFailure::from(e));
         }
         if failed || writes.shut_down {
             break;
@@ -471,7 +488,10 @@ async fn write_loop<S: AsyncWrite>(
         }
     }
     shared.permits.close();
-    let _ = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await;
+    // Bounded: a TLS shutdown writes its close_notify, which a peer that stopped reading
+    // would never take.
+    let shutdown = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
+    let _ = tokio::time::timeout(close_timeout, shutdown).await;
 }
 
 /// The next command, or what the server registry queued for this connection.
@@ -503,6 +523,37 @@ struct Shared {
     permits: Arc<Semaphore>,
     pongs: Arc<PongGate>,
     ping_unsent: Arc<AtomicU64>,
+    failure: Arc<OnceLock<WriteFailure>>,
+}
+
+/// A failed write of the writer task, kept for every caller that asks after it.
+#[derive(Debug)]
+enum WriteFailure {
+    /// The write timeout passed.
+    Stalled,
+    /// The transport failed.
+    Io(std::io::ErrorKind, String),
+}
+
+impl From<&std::io::Error> for WriteFailure {
+    fn from(error: &std::io::Error) -> Self {
+        if super::is_write_stall(error) {
+            WriteFailure::Stalled
+        } else {
+            WriteFailure::Io(error.kind(), error.to_string())
+        }
+    }
+}
+
+impl WriteFailure {
+    fn error(&self) -> Error {
+        match self {
+            WriteFailure::Stalled => Error::Timeout(Timeout::Write),
+            WriteFailure::Io(kind, message) => {
+                Error::Io(std::io::Error::new(*kind, message.clone()))
+            }
+        }
+    }
 }
 
 /// Applies one command to the core; returns the write-buffer permits it held.
