@@ -3,10 +3,14 @@
 // Test helpers may unwrap: a failure there is the test's failure.
 #![allow(clippy::unwrap_used)]
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, duplex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, duplex};
 use tokio::time::Instant;
 use weft::proto::Role;
 use weft::{Error, Message, Timeout, WebSocket, WebSocketConfig};
@@ -111,4 +115,64 @@ async fn a_split_writer_reports_timeout_write_and_ends() {
     );
     // The writer's task is gone: later sends are refused rather than queued forever.
     assert!(writer.send(chunk()).await.is_err());
+}
+
+/// A transport that takes no byte and never delivers one, and says when it is dropped.
+struct Stuck(Arc<AtomicBool>);
+
+impl Drop for Stuck {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl AsyncRead for Stuck {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Stuck {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Pending
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropped_split_halves_let_go_of_a_peer_that_never_reads_after_the_close_timeout() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    // No write timeout: only the close timeout bounds the close frame's wait.
+    let config = config(None).close_timeout(Duration::from_secs(2));
+    let (reader, mut writer) =
+        WebSocket::new(Stuck(Arc::clone(&dropped)), Role::Client, config).split();
+    writer.send(chunk()).await.unwrap();
+    // Dropped with a message unwritten: the writer task owes it and a close frame.
+    drop(reader);
+    drop(writer);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "let go before the close timeout"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the transport is still held"
+    );
 }

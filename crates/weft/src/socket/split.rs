@@ -466,7 +466,20 @@ async fn write_loop<S: AsyncWrite>(
             released += apply(&mut tx, c, &mut flushes, &shared);
             command = commands.try_recv().ok();
         }
-        let written = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx)).await;
+        // Once closing, the handshake (and a client's wait for the server to close TCP, which
+        // the reader reports as EOF) gets the close timeout, then the transport is closed:
+        // writing the close frame to a peer that stopped reading included.
+        if tx.state() != State::Open && deadline.is_none() {
+            deadline = Some(tokio::time::Instant::now() + close_timeout);
+        }
+        let drain = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx));
+        let written = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, drain).await {
+                Ok(written) => written,
+                Err(_) => break,
+            },
+            None => drain.await,
+        };
         shared.permits.add_permits(released);
         let failed = written.is_err();
         for ack in flushes.drain(..) {
@@ -480,11 +493,6 @@ async fn write_loop<S: AsyncWrite>(
         }
         if failed || writes.shut_down {
             break;
-        }
-        // Once closing, the handshake (and a client's wait for the server to close TCP, which
-        // the reader reports as EOF) gets the close timeout, then the transport is closed.
-        if tx.state() != State::Open && deadline.is_none() {
-            deadline = Some(tokio::time::Instant::now() + close_timeout);
         }
     }
     shared.permits.close();
