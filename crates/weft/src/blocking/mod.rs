@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod reads;
 mod socket;
 mod stream;
 

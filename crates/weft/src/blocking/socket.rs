@@ -5,22 +5,16 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use weft_proto::frame::MAX_HEADER_LEN;
 use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Role, State, UsageError,
 };
 
-use super::stream::{ReadTimeout, extras, is_timeout, read_until};
+use super::reads::Reads;
+use super::stream::{ReadTimeout, extras, is_timeout};
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
 use crate::liveness::{Due, Liveness, close_reason, earliest, later};
-
-/// Bytes read at least per call, whatever the frame in progress still needs.
-const READ_CHUNK: usize = 16 << 10;
-
-/// Bytes read at most per call, however large the frame in progress.
-const MAX_READ: usize = 1 << 20;
 
 /// Most chunks gathered into one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -92,11 +86,8 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     read_buf: BytesMut,
-    /// Zeroed once, the target of small reads (see `read_more`).
-    stage: Option<Box<[u8]>>,
-    /// While large frames arrive, the last one's length with a header: a read between
-    /// frames expects one like it (see `read_more`). Zero otherwise.
-    large: usize,
+    /// How reads are sized, and the buffer small ones go through.
+    reads: Reads,
     unflushed: bool,
     config: WebSocketConfig,
     handshaken: Handshaken,
@@ -148,8 +139,7 @@ impl<S: Read + Write + Any> WebSocket<S> {
             io,
             conn,
             read_buf,
-            stage: None,
-            large: 0,
+            reads: Reads::default(),
             unflushed: false,
             config,
             handshaken,
@@ -511,22 +501,8 @@ impl<S: Read + Write + Any> WebSocket<S> {
         self.close_deadline.is_some() && extras(&mut self.io).is_some()
     }
 
-    /// Reads once into the buffer, sized to what the frame in progress needs (the core's limits
-    /// bound that). `Ok(Some(0))` is the end of the stream, `Ok(None)` the close deadline.
-    ///
-    /// `Read` takes initialised memory, and without unsafe code the only way to lend it spare
-    /// capacity of a `BytesMut` is to zero it first. So small reads go through `stage`, zeroed
-    /// once and reused, and only the bytes read are copied on (zeroing 16 KiB per read was
-    /// 91 % of a small round trip's instructions). The rest of a large frame is read in place,
-    /// zeroed first: one read as large as the frame still needs drains the socket fastest
-    /// (capping it at 128 or 256 KiB made 1 MiB round trips ~1.5x slower).
-    ///
-    /// While large frames arrive, a read between frames expects one like the last and reads
-    /// it in place too, rather than its first 16 KiB through `stage` and the rest in a second
-    /// read (two reads per 64 KiB message, the second mostly waiting). A large read stops at
-    /// the frame's end and the next frame's header: bytes past it would start the next frame
-    /// in a buffer whose front is handed out with this one, and the header's worth lets a
-    /// read that ends short of the limit say the socket is drained.
+    /// Reads once into the buffer (see [`Reads`]). `Ok(Some(0))` is the end of the stream,
+    /// `Ok(None)` the close deadline.
     fn read_more(&mut self) -> io::Result<Option<usize>> {
         let base = self.config.read_buffer;
         if self.read_buf.is_empty() && self.read_buf.capacity() > base.saturating_mul(64) {
@@ -534,51 +510,14 @@ impl<S: Read + Write + Any> WebSocket<S> {
             self.read_buf = BytesMut::with_capacity(base);
         }
         let hint = self.conn.read_hint();
-        let starts_frame = hint == 0 && self.read_buf.is_empty();
         let deadline = self.read_deadline();
-        let expected = if starts_frame && self.large > 0 {
-            self.large
-        } else {
-            hint
-        };
-        if expected <= READ_CHUNK {
-            let stage = self
-                .stage
-                .get_or_insert_with(|| vec![0; READ_CHUNK].into_boxed_slice());
-            let read = read_until(&mut self.io, stage, deadline, &mut self.read_timeout);
-            // A Read that claims more than the buffer held is broken; trust only the buffer.
-            let read = read.map(|n| n.map(|n| n.min(READ_CHUNK)));
-            if let Ok(Some(n)) = read {
-                self.read_buf.extend_from_slice(&stage[..n]);
-            }
-            return read;
-        }
-        let start = self.read_buf.len();
-        if hint > READ_CHUNK {
-            // The frame's payload so far and to come, and its header: from the frame's own
-            // length, never from `large`, which would grow with each use.
-            self.large = start.saturating_add(hint).saturating_add(MAX_HEADER_LEN);
-        }
-        let want = expected.saturating_add(MAX_HEADER_LEN).min(MAX_READ);
-        self.read_buf.resize(start + want, 0);
-        let read = read_until(
+        self.reads.read(
             &mut self.io,
-            &mut self.read_buf[start..],
+            &mut self.read_buf,
+            hint,
             deadline,
             &mut self.read_timeout,
-        );
-        let read = read.map(|n| n.map(|n| n.min(want)));
-        let got = match read {
-            Ok(Some(n)) => n,
-            _ => 0,
-        };
-        self.read_buf.truncate(start + got);
-        if starts_frame && got > 0 && got <= READ_CHUNK {
-            // Small frames again (or a large one arriving slowly): back to `stage` until a
-            // frame's header says otherwise.
-            self.large = 0;
-        }
-        read
+        )
     }
 
     /// Writes and flushes everything the core has handed out, then shuts the transport down if

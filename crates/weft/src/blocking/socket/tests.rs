@@ -2,7 +2,10 @@
 
 use std::collections::VecDeque;
 
+use weft_proto::frame::MAX_HEADER_LEN;
+
 use super::*;
+use crate::blocking::reads::READ_CHUNK;
 
 /// A transport that hands out its chunks one read at a time (a read never spans two chunks,
 /// as a socket's never spans data that has not arrived) and records the room each read had.
