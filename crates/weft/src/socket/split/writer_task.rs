@@ -1,0 +1,194 @@
+//! The writer task of a split connection: it owns the transport's write half and the core's
+//! sending half, applies the halves' commands in order, and writes in batches.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, WriteHalf};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use weft_proto::{Message, Reply, Sender, State};
+
+use super::Command;
+use crate::error::{Error, Result, Timeout};
+use crate::server::registry::{Link, Outgoing};
+use crate::socket::io::WriteQueue;
+use crate::socket::pong_gate::PongGate;
+
+/// Owns the write half and the core's sending half; writes in batches.
+pub(super) async fn write_loop<S: AsyncWrite>(
+    mut io: WriteHalf<S>,
+    mut tx: Sender,
+    mut writes: WriteQueue,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut link: Option<Link>,
+    shared: Shared,
+    close_timeout: Duration,
+) {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut flushes: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    loop {
+        // Registry mail waits while a message of the handler's is half sent.
+        let idle = tx.is_send_idle();
+        let next = next_command(&mut commands, link.as_mut().filter(|_| idle));
+        let next = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, next).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => next.await,
+        };
+        let Some(first) = next else { break };
+        let mut released = 0usize;
+        let mut command = Some(first);
+        // Take everything already queued, so one vectored write carries many messages.
+        while let Some(c) = command.take() {
+            released += apply(&mut tx, c, &mut flushes, &shared);
+            command = commands.try_recv().ok();
+        }
+        // Once closing, the handshake (and a client's wait for the server to close TCP, which
+        // the reader reports as EOF) gets the close timeout, then the transport is closed:
+        // writing the close frame to a peer that stopped reading included.
+        if tx.state() != State::Open && deadline.is_none() {
+            deadline = Some(tokio::time::Instant::now() + close_timeout);
+        }
+        let drain = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx));
+        let written = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, drain).await {
+                Ok(written) => written,
+                Err(_) => break,
+            },
+            None => drain.await,
+        };
+        shared.permits.add_permits(released);
+        let failed = written.is_err();
+        for ack in flushes.drain(..) {
+            let _ = ack.send(match &written {
+                Ok(()) => Ok(()),
+                Err(e) => Err(WriteFailure::from(e).error()),
+            });
+        }
+        if let Err(e) = &written {
+            let _ = shared.failure.set(WriteFailure::from(e));
+        }
+        if failed || writes.shut_down {
+            break;
+        }
+    }
+    shared.permits.close();
+    // Bounded: a TLS shutdown writes its close_notify, which a peer that stopped reading
+    // would never take.
+    let shutdown = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
+    let _ = tokio::time::timeout(close_timeout, shutdown).await;
+}
+
+/// The next command, or what the server registry queued for this connection.
+async fn next_command(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    link: Option<&mut Link>,
+) -> Option<Command> {
+    let Some(link) = link else {
+        return commands.recv().await;
+    };
+    let from_registry = poll_fn(|cx| match link.poll_take(cx) {
+        Some(out) => Poll::Ready(out),
+        None => Poll::Pending,
+    });
+    tokio::select! {
+        biased;
+        command = commands.recv() => command,
+        out = from_registry => Some(match out {
+            Outgoing::Encoded(frame) => Command::Encoded(frame),
+            Outgoing::Close(code, reason) => Command::Close(code, reason),
+        }),
+    }
+}
+
+/// What the writer task shares with the halves: the write-buffer permits the writer's
+/// callers take, the PONGs the reader hands over, and which of the reader's keepalive PINGs
+/// could not be sent.
+pub(super) struct Shared {
+    pub(super) permits: Arc<Semaphore>,
+    pub(super) pongs: Arc<PongGate>,
+    pub(super) ping_unsent: Arc<AtomicU64>,
+    pub(super) failure: Arc<OnceLock<WriteFailure>>,
+}
+
+/// A failed write of the writer task, kept for every caller that asks after it.
+#[derive(Debug)]
+pub(super) enum WriteFailure {
+    /// The write timeout passed.
+    Stalled,
+    /// The transport failed.
+    Io(std::io::ErrorKind, String),
+}
+
+impl From<&std::io::Error> for WriteFailure {
+    fn from(error: &std::io::Error) -> Self {
+        if crate::socket::is_write_stall(error) {
+            WriteFailure::Stalled
+        } else {
+            WriteFailure::Io(error.kind(), error.to_string())
+        }
+    }
+}
+
+impl WriteFailure {
+    pub(super) fn error(&self) -> Error {
+        match self {
+            WriteFailure::Stalled => Error::Timeout(Timeout::Write),
+            WriteFailure::Io(kind, message) => {
+                Error::Io(std::io::Error::new(*kind, message.clone()))
+            }
+        }
+    }
+}
+
+/// Applies one command to the core; returns the write-buffer permits it held.
+fn apply(
+    tx: &mut Sender,
+    command: Command,
+    flushes: &mut Vec<oneshot::Sender<Result<()>>>,
+    shared: &Shared,
+) -> usize {
+    let (result, permits) = match command {
+        Command::Reply(reply) => {
+            if matches!(reply, Reply::Pong(_)) {
+                shared.pongs.taken();
+            }
+            tx.handle_reply(reply);
+            (Ok(()), 0)
+        }
+        Command::LatestPong => {
+            if let Some(payload) = shared.pongs.take_latest() {
+                tx.handle_reply(Reply::Pong(payload));
+            }
+            (Ok(()), 0)
+        }
+        Command::Send(message, permits) => (tx.send(message), permits),
+        Command::KeepalivePing(payload, number) => {
+            // Closing, or a declared frame of ours half sent: no PING can go now.
+            let sent = tx.send(Message::Ping(payload));
+            if sent.is_err() {
+                shared.ping_unsent.store(number, Ordering::Release);
+            }
+            (sent, 0)
+        }
+        Command::Frame(kind, data, fin, permits) => (tx.send_frame(kind, data, fin), permits),
+        Command::StartFrame(kind, len, fin) => (tx.start_frame(kind, len, fin), 0),
+        Command::FrameData(data, permits) => (tx.send_frame_data(data), permits),
+        Command::Close(code, reason) => (tx.close(code, &reason), 0),
+        Command::Encoded(frame) => (tx.send_encoded(&frame), 0),
+        Command::Flush(ack) => {
+            flushes.push(ack);
+            (Ok(()), 0)
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "split writer dropped a command");
+    }
+    permits as usize
+}
