@@ -134,10 +134,12 @@ impl WebSocketConfig {
     /// this long (it has stopped reading): the waiting call returns
     /// [`Error::Timeout`](crate::Error::Timeout)([`Timeout::Write`](crate::Timeout::Write)) and
     /// nothing more is written. `None` (the default for clients; servers use 60 s) waits as
-    /// long as the peer does. A slow reader is not a stalled one: every byte it takes starts
-    /// the period again. Async connections only, on a runtime with the time driver; a blocking
-    /// connection uses its transport's write timeout
-    /// ([`blocking::ClientBuilder::write_timeout`](crate::blocking::ClientBuilder::write_timeout)).
+    /// long as the peer does. A slow reader is not a stalled one: each write the transport
+    /// accepts starts the period again (over TLS, one flush of buffered records is one wait).
+    /// Async connections only, on a runtime with the time driver. A blocking connection has
+    /// its transport's per-call write timeout instead
+    /// ([`blocking::ClientBuilder::write_timeout`](crate::blocking::ClientBuilder::write_timeout)),
+    /// which fails a write with [`Error::Io`](crate::Error::Io) of kind `TimedOut`.
     pub fn write_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.write_timeout = timeout.into();
         self

@@ -40,7 +40,7 @@ use crate::client::tls::TlsError;
 pub enum Error {
     /// Reading or writing the transport failed.
     #[error("I/O error: {0}")]
-    Io(io::Error),
+    Io(#[source] io::Error),
     /// The peer broke the protocol; the connection was closed with the error's close code.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -168,3 +168,28 @@ pub enum UrlError {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_keeps_its_source() {
+        let error = Error::from(io::Error::new(io::ErrorKind::BrokenPipe, "gone"));
+        assert!(matches!(error, Error::Io(_)));
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn a_stalled_write_is_reported_as_timeout_write() {
+        let stalled = io::Error::new(io::ErrorKind::TimedOut, crate::socket::WriteStalled);
+        assert!(matches!(
+            Error::from(stalled),
+            Error::Timeout(Timeout::Write)
+        ));
+        // Any other timeout of the transport stays an I/O error.
+        let other = io::Error::new(io::ErrorKind::TimedOut, "slow");
+        assert!(matches!(Error::from(other), Error::Io(_)));
+    }
+}

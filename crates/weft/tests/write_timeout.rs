@@ -113,8 +113,10 @@ async fn a_split_writer_reports_timeout_write_and_ends() {
         "failed after {:?}",
         start.elapsed()
     );
-    // The writer's task is gone: later sends are refused rather than queued forever.
-    assert!(writer.send(chunk()).await.is_err());
+    // The writer's task is gone: later sends are refused with the reason rather than queued
+    // forever.
+    let later = writer.send(chunk()).await.unwrap_err();
+    assert!(matches!(later, Error::Timeout(Timeout::Write)), "{later:?}");
 }
 
 /// A transport that takes no byte and never delivers one, and says when it is dropped.
@@ -162,6 +164,8 @@ async fn dropped_split_halves_let_go_of_a_peer_that_never_reads_after_the_close_
     let (reader, mut writer) =
         WebSocket::new(Stuck(Arc::clone(&dropped)), Role::Client, config).split();
     writer.send(chunk()).await.unwrap();
+    // The writer task is waiting on the transport before the halves go.
+    tokio::time::sleep(Duration::from_millis(10)).await;
     // Dropped with a message unwritten: the writer task owes it and a close frame.
     drop(reader);
     drop(writer);

@@ -275,11 +275,6 @@ impl Connection {
         self.tx.send_encoded(frame)
     }
 
-    /// Whether no message or frame of ours is half sent; see [`Sender::is_send_idle`].
-    pub fn is_send_idle(&self) -> bool {
-        self.tx.is_send_idle()
-    }
-
     /// Queues one frame of a message; see [`Sender::send_frame`].
     ///
     /// # Errors

@@ -397,13 +397,6 @@ impl Sender {
         }
     }
 
-    /// Whether no message or frame of ours is half sent: a whole message queued now (by
-    /// [`send`](Self::send) or [`send_encoded`](Self::send_encoded)) is not refused for
-    /// interleaving with one in progress.
-    pub fn is_send_idle(&self) -> bool {
-        matches!(self.send, SendState::Idle)
-    }
-
     fn check_can_send(&self) -> Result<(), UsageError> {
         if self.raw {
             return Err(UsageError::WrongMode);

@@ -71,7 +71,8 @@ impl Reads {
         let start = buf.len();
         if hint > READ_CHUNK {
             // The frame's payload so far and to come, and its header: from the frame's own
-            // length, never from `large`, which would grow with each use.
+            // length, never from `large`, which would grow with each use. (In fragment mode
+            // the part handed out is no longer in `buf`, so this is what is left of it.)
             self.large = start.saturating_add(hint).saturating_add(MAX_HEADER_LEN);
         }
         let want = expected.saturating_add(MAX_HEADER_LEN).min(MAX_READ);
@@ -83,9 +84,11 @@ impl Reads {
             _ => 0,
         };
         buf.truncate(start + got);
-        if starts_frame && got > 0 && got <= READ_CHUNK {
-            // Small frames again (or a large one arriving slowly): back to the staging
-            // buffer until a frame's header says otherwise.
+        if starts_frame && got <= READ_CHUNK {
+            // Small frames again, a large one arriving slowly, or a read that timed out or
+            // ended: back to the staging buffer until a frame's header says otherwise (a
+            // reader polling with a short timeout would otherwise zero a large frame's room
+            // on every try).
             self.large = 0;
         }
         read

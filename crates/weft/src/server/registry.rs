@@ -189,6 +189,21 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Returns mail the connection cannot send yet (a message of its own is half sent) to the
+    /// front of the mailbox, to be taken again once it can.
+    pub(crate) fn put_back(&mut self, out: Outgoing) {
+        if let Outgoing::Encoded(frame) = &out {
+            self.shared.queued.fetch_add(frame.len(), Ordering::Relaxed);
+        }
+        let mut mailbox = self.shared.mailbox();
+        if mailbox.open {
+            mailbox.queue.push_front(out);
+            self.shared.has_mail.store(true, Ordering::Release);
+        }
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         {

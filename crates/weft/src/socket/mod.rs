@@ -1,19 +1,22 @@
 //! [`WebSocket`]: one connection over any `AsyncRead + AsyncWrite`, driving the sans-I/O core.
 
 mod io;
+mod mail;
 mod orphan;
 mod pong_gate;
 mod split;
 mod stall;
-pub(crate) use stall::is_write_stall;
 mod stream;
 mod timers;
+
+#[cfg(test)]
+pub(crate) use stall::WriteStalled;
+pub(crate) use stall::is_write_stall;
 
 pub use split::{WsReader, WsWriter};
 
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,7 +30,7 @@ use crate::config::WebSocketConfig;
 use crate::error::{Error, Result, Timeout};
 use crate::info::{ConnState, Handshaken, Info};
 use crate::liveness::close_reason;
-use crate::server::registry::{Link, Outgoing};
+use crate::server::registry::Link;
 use io::{WriteQueue, poll_read_into};
 use timers::{Due, Timers};
 
@@ -189,7 +192,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::Usage`] if the connection is closing, [`Error::Io`] if the write fails.
+    /// [`Error::Usage`] if the connection is closing, [`Error::Io`] if the write fails,
+    /// [`Error::Timeout`]([`Timeout::Write`]) if the peer takes no bytes for the
+    /// [write timeout](WebSocketConfig::write_timeout).
     pub async fn send(&mut self, message: Message) -> Result<()> {
         self.feed(message).await?;
         self.flush().await
@@ -221,7 +226,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the write fails.
+    /// [`Error::Io`] if the write fails, [`Error::Timeout`]([`Timeout::Write`]) if the peer
+    /// takes no bytes for the [write timeout](WebSocketConfig::write_timeout).
     pub fn flush(&mut self) -> impl Future<Output = Result<()>> + '_ {
         poll_fn(move |cx| self.poll_flush_all(cx))
     }
@@ -521,40 +527,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Applies what the registry queued for this connection, while its write buffer has room
-    /// and no message of the handler's is half sent (the mail waits until it is whole, rather
-    /// than being refused).
-    fn take_outgoing(&mut self, cx: &mut Context<'_>) {
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        while self.conn.pending_transmit() < self.config.write_high && self.conn.is_send_idle() {
-            let Some(out) = link.poll_take(cx) else { break };
-            let result = match out {
-                Outgoing::Encoded(frame) => self.conn.send_encoded(&frame),
-                Outgoing::Close(code, reason) => {
-                    self.timers.start_close();
-                    self.conn.close(code, &reason)
-                }
-            };
-            // A message for a connection already closing is dropped, as a send would fail.
-            let _ = result;
-        }
-        link.shared.set_state(match self.conn.state() {
-            State::Open => ConnState::Open,
-            State::Closed => ConnState::Closed,
-            _ => ConnState::Closing,
-        });
-        link.shared
-            .bytes_out
-            .store(self.writes.written(), Ordering::Relaxed);
-    }
-
-    /// Connects this connection to a server registry.
-    pub(crate) fn attach(&mut self, link: Link) {
-        self.link = Some(link);
-    }
-
     /// Ready when the write buffer is below its high watermark (after writing down to the low
     /// one if it was above).
     fn poll_write_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -566,12 +538,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             return Poll::Ready(Err(UsageError::Closed.into()));
         };
         let low = self.config.write_low;
-        if let Err(e) = std::task::ready!(self.writes.poll_write_until(io, &mut self.conn, cx, low))
-        {
-            // Nothing more is written to a transport that failed or stalled.
-            self.finished = true;
-            return Poll::Ready(Err(e.into()));
-        }
+        std::task::ready!(self.writes.poll_write_until(io, &mut self.conn, cx, low))?;
         Poll::Ready(Ok(()))
     }
 
@@ -579,10 +546,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(UsageError::Closed.into()));
         };
-        if let Err(e) = std::task::ready!(self.writes.poll_drain(io, &mut self.conn, cx)) {
-            self.finished = true;
-            return Poll::Ready(Err(e.into()));
-        }
+        std::task::ready!(self.writes.poll_drain(io, &mut self.conn, cx))?;
         Poll::Ready(Ok(()))
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use weft_proto::{
     CloseCode, CloseFrame, Connection, DataKind, Event, Fragment, Message, Receiver, Reply,
     UsageError,
@@ -26,7 +26,6 @@ use super::io::poll_read_into;
 use super::pong_gate::{Admitted, PongGate};
 use super::timers::{Due, Timers};
 use crate::error::{Error, Result};
-use weft_proto::frame::EncodedFrame;
 
 mod writer_task;
 
@@ -46,7 +45,6 @@ enum Command {
     StartFrame(DataKind, u64, bool),
     FrameData(Bytes, u32),
     Close(CloseCode, String),
-    Encoded(EncodedFrame),
     Flush(oneshot::Sender<Result<()>>),
 }
 
@@ -83,6 +81,7 @@ where
         let pongs = Arc::new(PongGate::default());
         let ping_unsent = Arc::new(AtomicU64::new(0));
         let failure = Arc::new(OnceLock::new());
+        let closing = Arc::new(Notify::new());
         let (read_io, write_io) = match io {
             Some(halves) => (Some(halves.0), Some(halves.1)),
             None => (None, None),
@@ -100,6 +99,7 @@ where
                     pongs: Arc::clone(&pongs),
                     ping_unsent: Arc::clone(&ping_unsent),
                     failure: Arc::clone(&failure),
+                    closing: Arc::clone(&closing),
                 },
                 self.config.close_timeout,
             ));
@@ -113,6 +113,7 @@ where
             pongs,
             ping_unsent,
             pings: 0,
+            closing: Arc::clone(&closing),
             timers: std::mem::replace(&mut self.timers, Timers::new(&self.config)),
             peer_close: None,
             pending_error,
@@ -125,6 +126,7 @@ where
             high,
             closed: false,
             failure,
+            closing: Arc::clone(&closing),
         };
         (reader, writer)
     }
@@ -144,6 +146,8 @@ pub struct WsReader<S> {
     ping_unsent: Arc<AtomicU64>,
     /// Keepalive PINGs handed to the writer so far; the last is the one awaiting a PONG.
     pings: u64,
+    /// Tells the writer task a close is queued (see [`WsWriter`]'s).
+    closing: Arc<Notify>,
     timers: Timers,
     /// Both rare, so boxed: the fields touched per message stay on fewer cache lines.
     peer_close: Option<Box<CloseFrame>>,
@@ -276,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         let _ = self
                             .commands
                             .send(Command::Close(CloseCode::GOING_AWAY, which.to_string()));
+                        self.closing.notify_one();
                         self.finished = true;
                         return Poll::Ready(Some(Err(Error::Timeout(which))));
                     }
@@ -335,6 +340,9 @@ pub struct WsWriter {
     closed: bool,
     /// Why the writer task stopped writing, if a write failed.
     failure: Arc<OnceLock<WriteFailure>>,
+    /// Tells the writer task a close is queued: if it is waiting on a peer that does not
+    /// read, the close timeout starts then rather than after the wait.
+    closing: Arc<Notify>,
 }
 
 impl WsWriter {
@@ -342,7 +350,8 @@ impl WsWriter {
     ///
     /// # Errors
     ///
-    /// [`UsageError::Closed`] once the connection is over.
+    /// [`UsageError::Closed`] once the connection is over; the write failure that ended it
+    /// ([`Error::Io`], or [`Error::Timeout`] with `Timeout::Write`) if a write failed.
     pub async fn send(&mut self, message: Message) -> Result<()> {
         let permits = self.reserve(message.payload().len()).await?;
         self.command(Command::Send(message, permits))
@@ -352,7 +361,8 @@ impl WsWriter {
     ///
     /// # Errors
     ///
-    /// [`UsageError::Closed`] once the connection is over.
+    /// [`UsageError::Closed`] once the connection is over; the write failure that ended it
+    /// ([`Error::Io`], or [`Error::Timeout`] with `Timeout::Write`) if a write failed.
     pub async fn send_frame(&mut self, kind: DataKind, data: Bytes, is_final: bool) -> Result<()> {
         let permits = self.reserve(data.len()).await?;
         self.command(Command::Frame(kind, data, is_final, permits))
@@ -362,7 +372,8 @@ impl WsWriter {
     ///
     /// # Errors
     ///
-    /// [`UsageError::Closed`] once the connection is over.
+    /// [`UsageError::Closed`] once the connection is over; the write failure that ended it
+    /// ([`Error::Io`], or [`Error::Timeout`] with `Timeout::Write`) if a write failed.
     pub fn start_frame(&mut self, kind: DataKind, len: u64, is_final: bool) -> Result<()> {
         self.command(Command::StartFrame(kind, len, is_final))
     }
@@ -371,7 +382,8 @@ impl WsWriter {
     ///
     /// # Errors
     ///
-    /// [`UsageError::Closed`] once the connection is over.
+    /// [`UsageError::Closed`] once the connection is over; the write failure that ended it
+    /// ([`Error::Io`], or [`Error::Timeout`] with `Timeout::Write`) if a write failed.
     pub async fn send_fragment(&mut self, data: Bytes) -> Result<()> {
         let permits = self.reserve(data.len()).await?;
         self.command(Command::FrameData(data, permits))
@@ -381,7 +393,9 @@ impl WsWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if writing failed, [`UsageError::Closed`] if the writer task is gone.
+    /// [`Error::Io`] if writing failed, [`Error::Timeout`] with `Timeout::Write` if the peer
+    /// took no bytes for the write timeout, [`UsageError::Closed`] if the writer task is gone
+    /// without a write failing.
     pub async fn flush(&mut self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         self.command(Command::Flush(ack))?;
@@ -398,6 +412,7 @@ impl WsWriter {
         CloseFrame::new(code, reason)?;
         self.closed = true;
         self.command(Command::Close(code, reason.to_owned()))?;
+        self.closing.notify_one();
         let _ = self.flush().await;
         Ok(())
     }
@@ -434,6 +449,7 @@ impl Drop for WsWriter {
             let _ = self
                 .commands
                 .send(Command::Close(CloseCode::NORMAL, String::new()));
+            self.closing.notify_one();
         }
     }
 }

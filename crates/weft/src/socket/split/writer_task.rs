@@ -9,8 +9,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, WriteHalf};
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use weft_proto::{Message, Reply, Sender, State};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use weft_proto::{Message, Reply, Sender, State, UsageError};
 
 use super::Command;
 use crate::error::{Error, Result, Timeout};
@@ -30,10 +30,11 @@ pub(super) async fn write_loop<S: AsyncWrite>(
 ) {
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut flushes: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    // Registry mail went back to wait for a message of the handler's to be whole: none is
+    // taken again until the handler's next command.
+    let mut mail_waits = false;
     loop {
-        // Registry mail waits while a message of the handler's is half sent.
-        let idle = tx.is_send_idle();
-        let next = next_command(&mut commands, link.as_mut().filter(|_| idle));
+        let next = next_command(&mut commands, link.as_mut().filter(|_| !mail_waits));
         let next = match deadline {
             Some(at) => match tokio::time::timeout_at(at, next).await {
                 Ok(next) => next,
@@ -41,12 +42,24 @@ pub(super) async fn write_loop<S: AsyncWrite>(
             },
             None => next.await,
         };
-        let Some(first) = next else { break };
         let mut released = 0usize;
-        let mut command = Some(first);
+        let mut command = match next {
+            Some(Next::Command(command)) => Some(command),
+            Some(Next::Mail(out)) => {
+                if let Some(out) = apply_mail(&mut tx, out) {
+                    if let Some(link) = link.as_mut() {
+                        link.put_back(out);
+                    }
+                    mail_waits = true;
+                }
+                None
+            }
+            None => break,
+        };
         // Take everything already queued, so one vectored write carries many messages.
         while let Some(c) = command.take() {
             released += apply(&mut tx, c, &mut flushes, &shared);
+            mail_waits = false;
             command = commands.try_recv().ok();
         }
         // Once closing, the handshake (and a client's wait for the server to close TCP, which
@@ -55,14 +68,25 @@ pub(super) async fn write_loop<S: AsyncWrite>(
         if tx.state() != State::Open && deadline.is_none() {
             deadline = Some(tokio::time::Instant::now() + close_timeout);
         }
-        let drain = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx));
-        let written = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, drain).await {
-                Ok(written) => written,
-                Err(_) => break,
-            },
-            None => drain.await,
+        let written = loop {
+            let drain = poll_fn(|cx| writes.poll_drain(&mut io, &mut tx, cx));
+            match deadline {
+                Some(at) => match tokio::time::timeout_at(at, drain).await {
+                    Ok(written) => break Some(written),
+                    Err(_) => break None,
+                },
+                None => tokio::select! {
+                    biased;
+                    written = drain => break Some(written),
+                    // The halves were dropped or closed while this waits on the peer: the
+                    // close they queued behind it gets the close timeout from now.
+                    () = shared.closing.notified() => {
+                        deadline = Some(tokio::time::Instant::now() + close_timeout);
+                    }
+                },
+            }
         };
+        let Some(written) = written else { break };
         shared.permits.add_permits(released);
         let failed = written.is_err();
         for ack in flushes.drain(..) {
@@ -85,13 +109,21 @@ pub(super) async fn write_loop<S: AsyncWrite>(
     let _ = tokio::time::timeout(close_timeout, shutdown).await;
 }
 
+/// What the writer task does next.
+enum Next {
+    /// What the halves asked.
+    Command(Command),
+    /// What the server registry queued for this connection.
+    Mail(Outgoing),
+}
+
 /// The next command, or what the server registry queued for this connection.
 async fn next_command(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     link: Option<&mut Link>,
-) -> Option<Command> {
+) -> Option<Next> {
     let Some(link) = link else {
-        return commands.recv().await;
+        return commands.recv().await.map(Next::Command);
     };
     let from_registry = poll_fn(|cx| match link.poll_take(cx) {
         Some(out) => Poll::Ready(out),
@@ -99,11 +131,8 @@ async fn next_command(
     });
     tokio::select! {
         biased;
-        command = commands.recv() => command,
-        out = from_registry => Some(match out {
-            Outgoing::Encoded(frame) => Command::Encoded(frame),
-            Outgoing::Close(code, reason) => Command::Close(code, reason),
-        }),
+        command = commands.recv() => command.map(Next::Command),
+        out = from_registry => Some(Next::Mail(out)),
     }
 }
 
@@ -115,6 +144,8 @@ pub(super) struct Shared {
     pub(super) pongs: Arc<PongGate>,
     pub(super) ping_unsent: Arc<AtomicU64>,
     pub(super) failure: Arc<OnceLock<WriteFailure>>,
+    /// Told when the writer half closes or is dropped.
+    pub(super) closing: Arc<Notify>,
 }
 
 /// A failed write of the writer task, kept for every caller that asks after it.
@@ -144,6 +175,19 @@ impl WriteFailure {
                 Error::Io(std::io::Error::new(*kind, message.clone()))
             }
         }
+    }
+}
+
+/// Applies registry mail; returns it when it must wait for a message the handler has half
+/// sent. Mail for a connection already closing is dropped, as a send would fail.
+fn apply_mail(tx: &mut Sender, out: Outgoing) -> Option<Outgoing> {
+    let result = match &out {
+        Outgoing::Encoded(frame) => tx.send_encoded(frame),
+        Outgoing::Close(code, reason) => tx.close(*code, reason),
+    };
+    match result {
+        Err(UsageError::MessageInProgress | UsageError::FrameInProgress) => Some(out),
+        _ => None,
     }
 }
 
@@ -181,7 +225,6 @@ fn apply(
         Command::StartFrame(kind, len, fin) => (tx.start_frame(kind, len, fin), 0),
         Command::FrameData(data, permits) => (tx.send_frame_data(data), permits),
         Command::Close(code, reason) => (tx.close(code, &reason), 0),
-        Command::Encoded(frame) => (tx.send_encoded(&frame), 0),
         Command::Flush(ack) => {
             flushes.push(ack);
             (Ok(()), 0)
