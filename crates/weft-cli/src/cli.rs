@@ -350,6 +350,17 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) ping_interval: Duration,
 
+    /// Drops a client that takes none of the bytes waiting for it for SECS (it stopped
+    /// reading), so it cannot hold a connection forever; 0 waits as long as the client does.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "60",
+        value_parser = parse_secs,
+        help_heading = "Limits"
+    )]
+    pub(crate) write_timeout: Duration,
+
     /// How much to log to stderr.
     #[arg(
         long,

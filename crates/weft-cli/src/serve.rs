@@ -68,8 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = WebSocketConfig::default()
         .protocol(proto)
         .keepalive(keepalive)
-        // A client that stops reading is dropped rather than holding its slot forever.
-        .write_timeout(Duration::from_secs(60))
+        .write_timeout((!args.write_timeout.is_zero()).then_some(args.write_timeout))
         .deflate(args.compress.deflate());
     let mut builder = Server::builder()
         .bind(addr.clone())

@@ -628,3 +628,49 @@ async fn client_no_compress_offers_nothing() {
             .contains("permessage-deflate")
     );
 }
+
+#[tokio::test]
+async fn serve_drops_a_client_that_stops_reading_after_the_write_timeout() {
+    use tokio::io::AsyncReadExt;
+
+    let served = weft_serve(&["--write-timeout", "1", "--ping-interval", "0"]).await;
+    let addr = served.url.trim_start_matches("ws://").trim_end_matches('/');
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    // A small receive window, so the echoes back up quickly.
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut tcp = socket
+        .connect(addr.parse().expect("address"))
+        .await
+        .expect("connect");
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .expect("request");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tcp.read_exact(&mut byte).await.expect("response head");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    // 64 KiB binary messages under an all-zero mask (the payload as it is), never reading
+    // the echoes, until the server stops taking them.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(64u64 << 10).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + (64 << 10), b'x');
+    for _ in 0..1000 {
+        let sent = tokio::time::timeout(Duration::from_millis(500), tcp.write_all(&frame)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+    }
+    // Past the write timeout the server has let the connection go: reading now finds what
+    // was echoed and then the end, instead of unblocking an echo loop that stays open.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(RUN_LIMIT, tcp.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server still holds the connection");
+}

@@ -103,10 +103,12 @@ pub(super) async fn write_loop<S: AsyncWrite>(
         }
     }
     shared.permits.close();
-    // Bounded: a TLS shutdown writes its close_notify, which a peer that stopped reading
-    // would never take.
+    // Bounded, by what is left of the close timeout if one runs: a TLS shutdown writes its
+    // close_notify, which a peer that stopped reading would never take. (Polled at least
+    // once however late: a TCP shutdown is done at once.)
     let shutdown = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
-    let _ = tokio::time::timeout(close_timeout, shutdown).await;
+    let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + close_timeout);
+    let _ = tokio::time::timeout_at(until, shutdown).await;
 }
 
 /// What the writer task does next.
