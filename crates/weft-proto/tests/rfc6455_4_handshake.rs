@@ -288,6 +288,16 @@ fn server_rejects_wrong_version_with_426_and_version_header() {
 }
 
 #[test]
+fn server_answers_another_version_with_426_whatever_its_key() {
+    let head = REQUEST
+        .replacen("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", 1)
+        .replacen(KEY, "a key of another version's form", 1);
+    let error = refused(&format!("{head}\r\n"));
+    assert_eq!(error, HandshakeError::UnsupportedVersion);
+    assert_eq!(error.status(), StatusCode::UPGRADE_REQUIRED);
+}
+
+#[test]
 fn server_rejects_missing_version_with_400() {
     let error = refused_replacing("Sec-WebSocket-Version: 13\r\n", "");
     assert_eq!(error, HandshakeError::MissingVersion);

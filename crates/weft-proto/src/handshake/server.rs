@@ -498,6 +498,14 @@ fn check<B>(request: &Request<B>) -> Result<Offer, HandshakeError> {
     if !http1::has_token(headers, &CONNECTION, "upgrade") {
         return Err(HandshakeError::ConnectionNotUpgrade);
     }
+    match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
+        Sole::One(version) if version.as_bytes() == b"13" => {}
+        Sole::Absent => return Err(HandshakeError::MissingVersion),
+        // Another version, or several: answered with the one this server speaks (§4.4).
+        // Checked before the key, whose form another version may define differently: the
+        // client learns what to speak instead of only that its request was bad.
+        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::UnsupportedVersion),
+    }
     let key = match http1::sole(headers, &SEC_WEBSOCKET_KEY) {
         Sole::Absent => return Err(HandshakeError::MissingKey),
         Sole::One(key) if is_valid_key(key.as_bytes()) => {
@@ -506,12 +514,6 @@ fn check<B>(request: &Request<B>) -> Result<Offer, HandshakeError> {
         }
         Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidKey),
     };
-    match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
-        Sole::One(version) if version.as_bytes() == b"13" => {}
-        Sole::Absent => return Err(HandshakeError::MissingVersion),
-        // Another version, or several: answered with the one this server speaks (§4.4).
-        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::UnsupportedVersion),
-    }
     let protocols = offered_protocols(headers)?;
     let extensions = parse_extensions(&http1::joined(headers, &SEC_WEBSOCKET_EXTENSIONS))
         .map_err(HandshakeError::InvalidExtensions)?;
