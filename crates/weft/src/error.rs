@@ -88,10 +88,30 @@ pub enum Error {
     },
 }
 
+/// The marker inside the `io::Error` of a write that timed out, which the connection reports
+/// as [`Timeout::Write`].
+#[derive(Debug)]
+pub(crate) struct WriteStalled;
+
+impl std::fmt::Display for WriteStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the peer took no bytes for the write timeout")
+    }
+}
+
+impl std::error::Error for WriteStalled {}
+
+/// Whether `error` is a write timeout.
+pub(crate) fn is_write_stall(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<WriteStalled>())
+}
+
 /// A write that timed out is reported as the timeout it is; any other I/O error as itself.
 impl From<io::Error> for Error {
     fn from(error: io::Error) -> Self {
-        if crate::socket::is_write_stall(&error) {
+        if is_write_stall(&error) {
             Error::Timeout(Timeout::Write)
         } else {
             Error::Io(error)
@@ -183,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_stalled_write_is_reported_as_timeout_write() {
-        let stalled = io::Error::new(io::ErrorKind::TimedOut, crate::socket::WriteStalled);
+        let stalled = io::Error::new(io::ErrorKind::TimedOut, WriteStalled);
         assert!(matches!(
             Error::from(stalled),
             Error::Timeout(Timeout::Write)

@@ -9,10 +9,6 @@ mod stall;
 mod stream;
 mod timers;
 
-#[cfg(test)]
-pub(crate) use stall::WriteStalled;
-pub(crate) use stall::is_write_stall;
-
 pub use split::{WsReader, WsWriter};
 
 use std::future::poll_fn;

@@ -4,7 +4,6 @@
 //! waiting for room would wait with it. Keepalive cannot tell: its PING waits in the same
 //! queue, and a task blocked in a send does not read the PONG.
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -12,6 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep, sleep};
+
+use crate::error::WriteStalled;
 
 /// The deadline of a write that is waiting. No timer exists until a write first waits, so a
 /// connection whose writes never wait (most of them) holds none.
@@ -69,24 +70,4 @@ impl WriteStall {
             Poll::Pending => Poll::Pending,
         }
     }
-}
-
-/// The marker inside the `io::Error` of a write that timed out, which the connection reports
-/// as [`Timeout::Write`](crate::error::Timeout::Write).
-#[derive(Debug)]
-pub(crate) struct WriteStalled;
-
-impl fmt::Display for WriteStalled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the peer took no bytes for the write timeout")
-    }
-}
-
-impl std::error::Error for WriteStalled {}
-
-/// Whether `error` is a write timeout.
-pub(crate) fn is_write_stall(error: &io::Error) -> bool {
-    error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<WriteStalled>())
 }

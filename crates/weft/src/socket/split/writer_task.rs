@@ -161,7 +161,7 @@ pub(super) enum WriteFailure {
 
 impl From<&std::io::Error> for WriteFailure {
     fn from(error: &std::io::Error) -> Self {
-        if crate::socket::is_write_stall(error) {
+        if crate::error::is_write_stall(error) {
             WriteFailure::Stalled
         } else {
             WriteFailure::Io(error.kind(), error.to_string())
