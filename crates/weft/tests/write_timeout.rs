@@ -23,6 +23,19 @@ fn config(write_timeout: Option<Duration>) -> WebSocketConfig {
         .write_timeout(write_timeout)
 }
 
+/// `failed` is the write timeout, reported no earlier than the timeout after `start`.
+fn assert_write_timeout(failed: &Error, start: Instant) {
+    assert!(
+        matches!(failed, Error::Timeout(Timeout::Write)),
+        "{failed:?}"
+    );
+    assert!(
+        start.elapsed() >= TIMEOUT,
+        "failed after {:?}",
+        start.elapsed()
+    );
+}
+
 fn chunk() -> Message {
     Message::Binary(Bytes::from(vec![7u8; 4 << 10]))
 }
@@ -37,15 +50,7 @@ async fn a_send_to_a_peer_that_never_reads_fails_with_timeout_write() {
             break e;
         }
     };
-    assert!(
-        matches!(failed, Error::Timeout(Timeout::Write)),
-        "{failed:?}"
-    );
-    assert!(
-        start.elapsed() >= TIMEOUT,
-        "failed after {:?}",
-        start.elapsed()
-    );
+    assert_write_timeout(&failed, start);
     assert!(
         start.elapsed() < TIMEOUT * 2,
         "failed after {:?}",
@@ -104,15 +109,7 @@ async fn a_split_writer_reports_timeout_write_and_ends() {
         sent.unwrap();
     }
     let failed = writer.flush().await.unwrap_err();
-    assert!(
-        matches!(failed, Error::Timeout(Timeout::Write)),
-        "{failed:?}"
-    );
-    assert!(
-        start.elapsed() >= TIMEOUT,
-        "failed after {:?}",
-        start.elapsed()
-    );
+    assert_write_timeout(&failed, start);
     // The writer's task is gone: later sends are refused with the reason rather than queued
     // forever.
     let later = writer.send(chunk()).await.unwrap_err();

@@ -77,12 +77,9 @@ impl Shared {
 
     /// Queues the slow consumer's close, unless it is queued already.
     fn post_slow_close(&self) {
-        let mut mailbox = self.mailbox();
-        if mailbox.slow_close_posted {
+        if std::mem::replace(&mut self.mailbox().slow_close_posted, true) {
             return;
         }
-        mailbox.slow_close_posted = true;
-        drop(mailbox);
         self.post(Outgoing::Close(
             CloseCode::POLICY_VIOLATION,
             "slow consumer".to_owned(),

@@ -277,10 +277,8 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         let _ = self.commands.send(ping);
                     }
                     Due::Expired(which) => {
-                        let _ = self
-                            .commands
-                            .send(Command::Close(CloseCode::GOING_AWAY, which.to_string()));
-                        self.closing.notify_one();
+                        let reason = which.to_string();
+                        queue_close(&self.commands, &self.closing, CloseCode::GOING_AWAY, reason);
                         self.finished = true;
                         return Poll::Ready(Some(Err(Error::Timeout(which))));
                     }
@@ -411,8 +409,9 @@ impl WsWriter {
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         CloseFrame::new(code, reason)?;
         self.closed = true;
-        self.command(Command::Close(code, reason.to_owned()))?;
-        self.closing.notify_one();
+        if !queue_close(&self.commands, &self.closing, code, reason.to_owned()) {
+            return Err(self.ended());
+        }
         let _ = self.flush().await;
         Ok(())
     }
@@ -446,10 +445,26 @@ impl Drop for WsWriter {
     fn drop(&mut self) {
         if !self.closed {
             // Like a dropped `WebSocket`: the writer task completes the close handshake.
-            let _ = self
-                .commands
-                .send(Command::Close(CloseCode::NORMAL, String::new()));
-            self.closing.notify_one();
+            queue_close(
+                &self.commands,
+                &self.closing,
+                CloseCode::NORMAL,
+                String::new(),
+            );
         }
     }
+}
+
+/// Queues a close for the writer task and tells it so: if it is waiting on a peer that does
+/// not read, the close timeout starts now rather than after the wait. `false` if the task is
+/// gone.
+fn queue_close(
+    commands: &mpsc::UnboundedSender<Command>,
+    closing: &Notify,
+    code: CloseCode,
+    reason: String,
+) -> bool {
+    let queued = commands.send(Command::Close(code, reason)).is_ok();
+    closing.notify_one();
+    queued
 }
