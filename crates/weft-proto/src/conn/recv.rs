@@ -8,6 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 mod fragment;
 mod incoming;
 mod message;
+mod whole;
 
 use incoming::OpenMessage;
 
@@ -167,7 +168,11 @@ impl Receiver {
             self.caught_up = event.is_none();
             return Ok(event);
         }
-        match self.decode_one(buf) {
+        let decoded = match self.whole_message(buf) {
+            Some(decoded) => decoded.map(Some),
+            None => self.decode_one(buf),
+        };
+        match decoded {
             Ok(event) => {
                 self.caught_up = event.is_none();
                 Ok(event)
@@ -326,7 +331,11 @@ impl Receiver {
     /// Decodes every event `buf` holds into the queue (up to a backlog of inflated data).
     fn read_frames(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
         loop {
-            match self.step(buf)? {
+            let step = match self.whole_message(buf) {
+                Some(decoded) => Step::Event(decoded?),
+                None => self.step(buf)?,
+            };
+            match step {
                 Step::Stalled => return Ok(()),
                 Step::Progress => {}
                 Step::Event(event) => {

@@ -22,7 +22,7 @@ impl Receiver {
         let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
         // No message open: `accept_header` found this frame to be a whole message.
         if !self.incoming.is_open() && buf.len() >= len {
-            return self.read_whole_message(header, len, buf);
+            return self.read_whole_message(header, len, buf).map(Step::Event);
         }
         // A whole message arriving in pieces is checked piece by piece like a longer one.
         let starting = !self.incoming.is_open();
@@ -77,12 +77,12 @@ impl Receiver {
     /// A message of one frame, all of it in `buf`: unmasked, checked and queued with no
     /// assembly state. Nothing of its payload has been looked at yet (a frame whose payload
     /// arrived in pieces has a message open and goes the longer way).
-    fn read_whole_message(
+    pub(super) fn read_whole_message(
         &mut self,
         header: FrameHeader,
         len: usize,
         buf: &mut BytesMut,
-    ) -> Result<Step, ProtocolError> {
+    ) -> Result<Event, ProtocolError> {
         let mut payload = buf.split_to(len);
         if let Some(key) = header.mask {
             apply_mask(&mut payload, key, 0);
@@ -95,7 +95,7 @@ impl Receiver {
         } else {
             Message::Binary(data)
         };
-        Ok(Step::Event(Event::Message(message)))
+        Ok(Event::Message(message))
     }
 
     /// A compressed message's frame, whole: inflated onto the message so far, and the
