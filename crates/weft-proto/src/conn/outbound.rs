@@ -153,7 +153,15 @@ impl Outbound {
 
     /// Drops the first `n` queued bytes, which have been written.
     pub(crate) fn advance(&mut self, n: usize) {
-        let mut n = n.min(self.len);
+        if n >= self.len {
+            // All of it written, the common case: no chunk to walk.
+            self.len = 0;
+            self.chunks.clear();
+            self.head = self.buf.len();
+            self.reclaim();
+            return;
+        }
+        let mut n = n;
         self.len -= n;
         if self.chunks.is_empty() {
             self.head += n;
