@@ -278,6 +278,20 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_written_whole_starts_over_for_what_comes_next() {
+        let mut out = chunk_between_copies();
+        out.advance(out.len());
+        assert!(out.is_empty());
+        assert!(out.chunks.is_empty(), "the written chunk is let go");
+        out.push_copy(b"ef");
+        out.push_payload(large(b'y'));
+        let mut want = b"ef".to_vec();
+        want.extend_from_slice(&large(b'y'));
+        assert_eq!(queued(&out), want);
+        assert_eq!(out.len(), want.len());
+    }
+
+    #[test]
     fn a_frame_is_its_header_then_its_payload_small_or_large() {
         let header = |len: usize| FrameHeader {
             fin: true,
