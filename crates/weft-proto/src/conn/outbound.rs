@@ -283,6 +283,7 @@ mod tests {
         out.advance(out.len());
         assert!(out.is_empty());
         assert!(out.chunks.is_empty(), "the written chunk is let go");
+        assert_eq!((out.head, out.buf.len()), (0, 0), "the buffer starts over");
         out.push_copy(b"ef");
         out.push_payload(large(b'y'));
         let mut want = b"ef".to_vec();
