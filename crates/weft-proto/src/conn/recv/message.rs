@@ -1,7 +1,7 @@
 //! Message mode: payloads unmasked and checked as they arrive, frames assembled into messages,
 //! compressed messages inflated.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{Inflating, RSV1, ReadState, Receiver, Step, inflate_error};
 use crate::error::ProtocolError;
@@ -22,7 +22,9 @@ impl Receiver {
         let len = usize::try_from(header.payload_len).map_err(|_| ProtocolError::InvalidLength)?;
         // No message open: `accept_header` found this frame to be a whole message.
         if !self.incoming.is_open() && buf.len() >= len {
-            return self.read_whole_message(header, len, buf).map(Step::Event);
+            return self
+                .read_whole_message(header, 0, len, buf)
+                .map(Step::Event);
         }
         // A whole message arriving in pieces is checked piece by piece like a longer one.
         let starting = !self.incoming.is_open();
@@ -76,19 +78,25 @@ impl Receiver {
 
     /// A message of one frame, all of it in `buf`: unmasked, checked and queued with no
     /// assembly state. Nothing of its payload has been looked at yet (a frame whose payload
-    /// arrived in pieces has a message open and goes the longer way).
+    /// arrived in pieces has a message open and goes the longer way). `buf` starts with
+    /// `header_len` bytes of the frame's header when the caller has not consumed them.
     pub(super) fn read_whole_message(
         &mut self,
         header: FrameHeader,
+        header_len: usize,
         len: usize,
         buf: &mut BytesMut,
     ) -> Result<Event, ProtocolError> {
-        let mut payload = buf.split_to(len);
+        // Header and payload leave the buffer in one split, and the header is dropped from
+        // the shared bytes: moving a shared pointer, where dropping it from the buffer
+        // first costs a second adjustment of the buffer's own bookkeeping.
+        let mut frame = buf.split_to(header_len + len);
         if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
+            apply_mask(&mut frame[header_len..], key, 0);
         }
         self.read = ReadState::Header;
-        let data = payload.freeze();
+        let mut data = frame.freeze();
+        data.advance(header_len);
         let message = if header.opcode == OpCode::Text {
             validate_utf8(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
             Message::Text(Text::from_validated(data))

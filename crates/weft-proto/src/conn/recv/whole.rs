@@ -3,7 +3,7 @@
 //! accepted, then its payload stepped through) cost about a hundred instructions a message
 //! more than this.
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 
 use super::{ReadState, Receiver};
 use crate::error::ProtocolError;
@@ -58,7 +58,6 @@ impl Receiver {
         {
             return None;
         }
-        buf.advance(header_len);
         let header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -66,7 +65,7 @@ impl Receiver {
             mask,
             payload_len: len as u64,
         };
-        Some(self.read_whole_message(header, len, buf))
+        Some(self.read_whole_message(header, header_len, len, buf))
     }
 }
 
