@@ -86,8 +86,10 @@ start_server() {
                 --max-connections 1000000 127.0.0.1:0) ;;
         *) echo "unknown server $name" >&2; exit 2 ;;
     esac
-    # A fresh file: the previous run's address must not be read before this one's truncates it.
-    rm -f "$out"
+    # A fresh, empty file before the server starts: the previous run's address must not be
+    # read, and the file must exist when first read (a missing file makes `sed` fail, which
+    # under pipefail ended a whole run when the check won the race with the redirection).
+    : > "$out"
     taskset -c "$srv_cpu" "${cmd[@]}" > "$out" 2> "$logs/$name.err" &
     server_pid=$!
     server_addr=
@@ -243,7 +245,7 @@ if [[ " $parts " == *" memory "* ]]; then
             flag=()
             [ "$echo" = 1 ] && flag=(--echo-once)
             fifo=$logs/idle.out
-            rm -f "$fifo"
+            : > "$fifo"
             taskset -c "$gen_cpu" "$bin/loadgen" --addr "$server_addr" --idle "$idle_conns" \
                 --hold 4 "${flag[@]}" > "$fifo" 2>> "$logs/loadgen.err" &
             gen=$!
@@ -270,7 +272,7 @@ if [[ " $parts " == *" maxconn "* ]]; then
     gens=() held=0 tried=0
     for i in $(seq 0 10); do
         out=$logs/maxconn-$i.out
-        rm -f "$out"
+        : > "$out"
         taskset -c "$gen_cpu" "$bin/loadgen" --addr "$server_addr" --idle 9000 --hold 600 \
             > "$out" 2>> "$logs/loadgen.err" &
         gens+=($!)

@@ -36,6 +36,8 @@ pid=
 trap '[ -z "$pid" ] || kill "$pid" 2> /dev/null || true' EXIT
 
 ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
+# Exists before its first read (a missing file fails `sed`, which ends the script).
+: > "$work/server.out"
 taskset -c 1 valgrind --tool=callgrind --cache-sim=yes \
     --callgrind-out-file="$work/callgrind.out" \
     "$bin/$server" 127.0.0.1:0 > "$work/server.out" 2> "$work/valgrind.err" &

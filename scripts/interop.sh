@@ -128,6 +128,9 @@ make_certs() {
 start_server() {
     local name="$1"
     shift
+    # The file exists before its first read: `sed` on a missing file fails, and `set -e`
+    # would end the run if the read won the race with the background redirection.
+    : >"$run/$name.out"
     "$@" >"$run/$name.out" 2>"$run/$name.err" &
     local pid=$!
     pids+=("$pid")
