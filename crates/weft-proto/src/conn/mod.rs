@@ -225,6 +225,7 @@ impl Connection {
     }
 
     /// The queued bytes as slices for one write; see [`Sender::transmit_slices`].
+    #[inline]
     pub fn transmit_slices<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
         self.tx.transmit_slices(dst)
     }

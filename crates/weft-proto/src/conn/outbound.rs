@@ -115,6 +115,7 @@ impl Outbound {
 
     /// Fills `dst` with the queued bytes in write order, leaving them queued; returns how
     /// many slices it filled.
+    #[inline]
     pub(crate) fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         if self.chunks.is_empty() {
             // The common case: small frames only, one run.
@@ -126,6 +127,13 @@ impl Outbound {
                 _ => 0,
             };
         }
+        self.slices_with_chunks(dst)
+    }
+
+    /// [`slices`](Self::slices) when shared payloads are queued: out of line, so the
+    /// one-run case is inlined where the writer asks.
+    #[inline(never)]
+    fn slices_with_chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut slots = dst.iter_mut();
         let mut filled = 0;
         let mut pos = self.head;
@@ -152,9 +160,29 @@ impl Outbound {
     }
 
     /// Drops the first `n` queued bytes, which have been written.
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
+        if n >= self.len && self.chunks.is_empty() {
+            // All of it written and all of it buffered, the common case: the buffer starts
+            // over (or is let go, if a large message grew it).
+            self.len = 0;
+            self.head = 0;
+            if self.buf.capacity() > RETAINED {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+            return;
+        }
+        self.advance_slow(n);
+    }
+
+    /// [`advance`](Self::advance) past shared payloads or short of the end. Out of line:
+    /// the common case is inlined where the writer reports.
+    #[inline(never)]
+    fn advance_slow(&mut self, n: usize) {
         if n >= self.len {
-            // All of it written, the common case: no chunk to walk.
+            // All of it written: no chunk to walk.
             self.len = 0;
             self.chunks.clear();
             self.head = self.buf.len();
@@ -290,6 +318,25 @@ mod tests {
         want.extend_from_slice(&large(b'y'));
         assert_eq!(queued(&out), want);
         assert_eq!(out.len(), want.len());
+    }
+
+    #[test]
+    fn buffered_bytes_written_whole_start_over_and_keep_their_room() {
+        let mut out = Outbound::default();
+        out.push_copy(b"abcd");
+        out.advance(1);
+        out.push_copy(b"ef");
+        out.advance(out.len());
+        assert!(out.is_empty());
+        assert_eq!((out.head, out.buf.len()), (0, 0), "the buffer starts over");
+        let room = out.buf.capacity();
+        assert!(
+            room >= MIN_GROWTH,
+            "a small buffer is kept for the next frames"
+        );
+        out.push_copy(b"gh");
+        assert_eq!(queued(&out), b"gh");
+        assert_eq!(out.buf.capacity(), room);
     }
 
     #[test]

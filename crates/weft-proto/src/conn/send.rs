@@ -146,6 +146,7 @@ impl Sender {
     /// conn.advance_transmit(wire.len());
     /// assert_eq!(conn.pending_transmit(), 0);
     /// ```
+    #[inline]
     pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         self.out.slices(dst)
     }
@@ -176,7 +177,17 @@ impl Sender {
 
     /// After bytes leave the queue: once our close echo is among them, the handshake is over
     /// (not before: an echo deferred behind a half-sent frame has not been queued yet).
+    #[inline]
     fn note_written(&mut self, n: usize) {
+        if self.pongs.is_none() && self.life == Life::Open {
+            // Nothing waits on the bytes written: the common case, inlined.
+            return;
+        }
+        self.note_written_slow(n);
+    }
+
+    #[inline(never)]
+    fn note_written_slow(&mut self, n: usize) {
         if self.pongs.is_some() {
             self.release_pongs(n);
         }
