@@ -318,6 +318,7 @@ fn poll_read_limited<S: AsyncRead + Unpin>(
 /// ago instead of a fresh part of a 32 KiB buffer (callgrind, 100 x 1 KiB echoes: 28.5 -> 15.4
 /// L1d read misses per message), while the reclaim's ~90 instructions are paid once every
 /// 4 KiB rather than on every message.
+#[inline]
 fn reclaim(buf: &mut BytesMut) {
     let cap = buf.capacity();
     let front = FRONT.get();
@@ -337,6 +338,7 @@ fn reclaim(buf: &mut BytesMut) {
 
 /// Keeps the roomier of `buf` and the thread's spare for the next reader and frees the other;
 /// a buffer grown for a large message is freed rather than parked.
+#[inline]
 fn give_back(buf: BytesMut, base: usize) {
     if grown(&buf, base) {
         return;
