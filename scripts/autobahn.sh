@@ -62,6 +62,12 @@ run_mode() {
             "$bin/examples/autobahn_client" | tee "$out" >/dev/null || status=1
     fi
     tail -n 2 "$out"
+    if [[ ! -f "$dir/summary.tsv" ]]; then
+        # The suite stopped before it summarised: say so rather than fail in awk.
+        echo "autobahn.sh: $which mode wrote no summary.tsv (see $out)" >&2
+        status=1
+        return
+    fi
     summarise "$which mode" "$dir/summary.tsv"
     if grep -qE '[1-9][0-9]* FAILED' <(tail -n 1 "$out"); then
         grep -E $'\tFAILED|FAILED' "$dir/summary.tsv" | head -n 50 || true

@@ -53,7 +53,7 @@ done
 taskset -c 0 "$bin/loadgen" --addr "$addr" --conns "$conns" --size "$size" --depth "$depth" "${mode[@]}" \
     --secs 8 --warmup 3 --server-pid "$pid" --callgrind --label "$server" > "$work/gen.out"
 msgs=$(sed -n 's/.* msgs=\([0-9]*\) .*/\1/p' "$work/gen.out")
-dump=$(ls "$work"/callgrind.out.* 2> /dev/null | tail -1)
+dump=$(ls "$work"/callgrind.out.* 2> /dev/null | tail -1 || true)
 [ -n "$dump" ] && [ "${msgs:-0}" -gt 0 ] || { echo "instructions.sh: no dump or no messages" >&2; exit 1; }
 
 # The dump's summary line: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw.

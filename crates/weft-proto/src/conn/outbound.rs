@@ -188,7 +188,7 @@ impl Outbound {
     #[inline(never)]
     fn advance_slow(&mut self, n: usize) {
         if n >= self.len {
-            // All of it written: no chunk to walk.
+            // All of it written: the chunks are dropped unwalked.
             self.len = 0;
             self.chunks.clear();
             self.head = self.buf.len();
@@ -343,6 +343,24 @@ mod tests {
         out.push_copy(b"gh");
         assert_eq!(queued(&out), b"gh");
         assert_eq!(out.buf.capacity(), room);
+    }
+
+    #[test]
+    fn a_write_reported_longer_than_the_queue_empties_it_and_nothing_more() {
+        let mut out = Outbound::default();
+        out.advance(0);
+        assert!(out.is_empty());
+        out.push_copy(b"abc");
+        out.advance(10);
+        assert!(out.is_empty());
+        assert_eq!((out.head, out.buf.len()), (0, 0));
+        let mut chunked = chunk_between_copies();
+        chunked.advance(chunked.len() + 10);
+        assert!(chunked.is_empty());
+        assert!(chunked.chunks.is_empty());
+        assert_eq!((chunked.head, chunked.buf.len()), (0, 0));
+        chunked.push_copy(b"z");
+        assert_eq!(queued(&chunked), b"z");
     }
 
     #[test]
