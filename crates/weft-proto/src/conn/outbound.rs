@@ -169,15 +169,9 @@ impl Outbound {
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
         if n >= self.len && self.chunks.is_empty() {
-            // All of it written and all of it buffered, the common case: the buffer starts
-            // over (or is let go, if a large message grew it).
+            // All of it written and all of it buffered, the common case.
             self.len = 0;
-            self.head = 0;
-            if self.buf.capacity() > RETAINED {
-                self.buf = Vec::new();
-            } else {
-                self.buf.clear();
-            }
+            self.start_over();
             return;
         }
         self.advance_slow(n);
@@ -231,13 +225,21 @@ impl Outbound {
         if self.head < self.buf.len() {
             return;
         }
-        self.buf.clear();
-        self.head = 0;
         for (at, _) in &mut self.chunks {
             *at = 0;
         }
+        self.start_over();
+    }
+
+    /// Empties the buffer, keeping its room unless a large message grew it past
+    /// [`RETAINED`].
+    #[inline]
+    fn start_over(&mut self) {
+        self.head = 0;
         if self.buf.capacity() > RETAINED {
             self.buf = Vec::new();
+        } else {
+            self.buf.clear();
         }
     }
 
