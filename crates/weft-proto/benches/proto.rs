@@ -1,5 +1,5 @@
 //! Throughput of the hot loops, each beside the baseline it should approach: frame decode
-//! with unmasking, a client's masked send, masking against `memcpy`, and incremental UTF-8
+//! with unmasking, a client's masked send, masking (in place and while copying) against `memcpy`, and incremental UTF-8
 //! validation against `std::str::from_utf8`.
 //!
 //! Run with `cargo bench -p weft-proto --bench proto`; add `-- mask` (or any name) to filter.
@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use weft_proto::frame::apply_mask;
+use weft_proto::frame::{apply_mask, extend_masked};
 use weft_proto::utf8::Utf8Validator;
 use weft_proto::{Config, Connection, Message, Role};
 
@@ -75,6 +75,21 @@ fn mask_and_memcpy(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
             b.iter(|| apply_mask(black_box(&mut buf), key, 0));
+        });
+    }
+    group.finish();
+
+    // What a client's send does: the copy into its queue and the mask, in one pass.
+    let mut group = short_group(c, "mask_copy");
+    for size in SIZES {
+        let src = vec![0x5a_u8; size];
+        let mut dst = Vec::with_capacity(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter(|| {
+                dst.clear();
+                extend_masked(black_box(&mut dst), black_box(&src), key, 0);
+            });
         });
     }
     group.finish();

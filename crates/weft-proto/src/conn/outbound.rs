@@ -7,7 +7,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes};
 
-use crate::frame::{FrameHeader, MAX_HEADER_LEN};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, extend_masked};
 
 /// Payloads at most this long are copied next to their header: one write of a few hundred
 /// bytes is cheaper than an extra iovec.
@@ -81,13 +81,19 @@ impl Outbound {
         self.len += len;
     }
 
-    /// Queues a copy of `bytes` and returns it, for masking in place.
-    pub(crate) fn push_copy(&mut self, bytes: &[u8]) -> &mut [u8] {
+    /// Queues a copy of `bytes`.
+    pub(crate) fn push_copy(&mut self, bytes: &[u8]) {
         self.make_room(bytes.len());
-        let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         self.len += bytes.len();
-        &mut self.buf[start..]
+    }
+
+    /// Queues `bytes` masked with `key`, as the bytes at `offset` onwards of a payload:
+    /// copied and masked in one pass.
+    pub(crate) fn push_masked(&mut self, bytes: &[u8], key: [u8; 4], offset: usize) {
+        self.make_room(bytes.len());
+        extend_masked(&mut self.buf, bytes, key, offset);
+        self.len += bytes.len();
     }
 
     /// Queues a payload: copied if small, shared as its own chunk if not.

@@ -14,9 +14,7 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::extensions::deflate::Deflater;
-use crate::frame::{
-    EncodedFrame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask, new_mask_key,
-};
+use crate::frame::{EncodedFrame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, new_mask_key};
 use crate::message::{DataKind, Message};
 use crate::role::Role;
 
@@ -494,9 +492,9 @@ impl Sender {
             payload_len: compressed.len() as u64,
         };
         self.out.push_header(&header);
-        let queued = self.out.push_copy(compressed);
-        if let Some(key) = mask {
-            apply_mask(queued, key, 0);
+        match mask {
+            Some(key) => self.out.push_masked(compressed, key, 0),
+            None => self.out.push_copy(compressed),
         }
         Ok(true)
     }
@@ -523,7 +521,7 @@ impl Sender {
     /// unmasked payload is queued without a copy.
     fn queue_payload(&mut self, payload: Bytes, mask: Option<[u8; 4]>, offset: u64) {
         match mask {
-            Some(key) => apply_mask(self.out.push_copy(&payload), key, (offset % 4) as usize),
+            Some(key) => self.out.push_masked(&payload, key, (offset % 4) as usize),
             None => self.out.push_payload(payload),
         }
     }

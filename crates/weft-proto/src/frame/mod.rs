@@ -10,5 +10,5 @@ mod opcode;
 
 pub use encoded::EncodedFrame;
 pub use header::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-pub use mask::{apply_mask, new_mask_key};
+pub use mask::{apply_mask, extend_masked, new_mask_key};
 pub use opcode::OpCode;
