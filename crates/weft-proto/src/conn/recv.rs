@@ -59,6 +59,10 @@ impl ReadState {
 pub struct Receiver {
     role: Role,
     config: Config,
+    /// Payloads shorter than this may take the whole-message shortcut: within both size
+    /// limits, and 0 (never) in fragment mode or when no fragment is allowed. The limits as
+    /// one comparison, since the configuration never changes.
+    whole_below: usize,
     /// RSV bits that a negotiated extension owns; any other set bit fails the connection.
     reserved_bits: u8,
     read: ReadState,
@@ -93,9 +97,19 @@ struct Inflating {
 
 impl Receiver {
     pub(super) fn new(role: Role, config: Config) -> Self {
+        let limits = &config.limits;
+        let whole_below = if config.is_fragment_mode() || limits.max_fragments == 0 {
+            0
+        } else {
+            usize::try_from(limits.max_frame_size)
+                .unwrap_or(usize::MAX)
+                .min(limits.max_message_size)
+                .saturating_add(1)
+        };
         Receiver {
             role,
             config,
+            whole_below,
             reserved_bits: 0,
             read: ReadState::Header,
             incoming: OpenMessage::default(),

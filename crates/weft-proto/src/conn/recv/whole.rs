@@ -48,14 +48,7 @@ impl Receiver {
             _ => return None,
         };
         let header_len = buf.len() - payload.len();
-        let limits = &self.config.limits;
-        if payload.len() < len
-            || len as u64 > limits.max_frame_size
-            || len > limits.max_message_size
-            || limits.max_fragments == 0
-            || self.incoming.is_open()
-            || self.config.is_fragment_mode()
-        {
+        if payload.len() < len || len >= self.whole_below || self.incoming.is_open() {
             return None;
         }
         let header = FrameHeader {
