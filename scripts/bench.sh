@@ -21,7 +21,8 @@
 # BENCH_WARMUP (seconds of load on each server before counting, 1), BENCH_SLICE (0.25),
 # BENCH_INTERLEAVE (1), BENCH_SERVERS (which servers, default all), BENCH_PARTS (servers
 # clients memory maxconn), BENCH_IDLE (10000), BENCH_CELLS (server cells to run instead of the
-# matrix, comma-separated, e.g. "100 16 1,1 1K 1 text").
+# matrix, comma-separated, e.g. "100 16 1,1 1K 1 text"), BENCH_CLIENT_CELLS (the same for the
+# clients, e.g. "1 64K 16,1 1M 1").
 #
 # Cells where the servers are within the round-to-round spread need more rounds to tell apart;
 # the report then counts, round by round, how often each weft build was below fastwebsockets:
@@ -206,7 +207,9 @@ fi
 
 # ---- Clients, against one fixed server: echo_fastwebsockets ----
 if [[ " $parts " == *" clients "* ]]; then
-    if [ "$quick" = 1 ]; then
+    if [ -n "${BENCH_CLIENT_CELLS:-}" ]; then
+        IFS=, read -r -a ccells <<< "$BENCH_CLIENT_CELLS"
+    elif [ "$quick" = 1 ]; then
         ccells=("100 16 1" "100 16 16" "1 64K 1")
     else
         ccells=()
