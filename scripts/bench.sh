@@ -187,6 +187,8 @@ if [[ " $parts " == *" servers "* ]]; then
         cells+=("1 64K 1 text" "100 64K 1 text")
     fi
     for cell in "${cells[@]}"; do
+        # An empty entry (a doubled or trailing comma) is no cell.
+        [ -n "${cell// /}" ] || continue
         read -r conns size depth text <<< "$cell"
         if (( conns * $(bytes "$size") * depth > max_inflight )); then
             echo "skip $cell: more than $((max_inflight >> 20)) MiB in flight" >&2
@@ -220,6 +222,7 @@ if [[ " $parts " == *" clients "* ]]; then
         done
     fi
     for cell in "${ccells[@]}"; do
+        [ -n "${cell// /}" ] || continue
         read -r conns size depth <<< "$cell"
         for ((round = 0; round < rounds; round++)); do
             for client in $(rotate "$round" loadgen tungstenite weft tungstenite_sync weft_blocking); do

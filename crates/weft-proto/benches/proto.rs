@@ -1,6 +1,6 @@
 //! Throughput of the hot loops, each beside the baseline it should approach: frame decode
-//! with unmasking, a client's masked send, masking (in place and while copying) against `memcpy`, and incremental UTF-8
-//! validation against `std::str::from_utf8`.
+//! with unmasking, a client's masked send, masking (in place and while copying) against
+//! `memcpy`, and incremental UTF-8 validation against `std::str::from_utf8`.
 //!
 //! Run with `cargo bench -p weft-proto --bench proto`; add `-- mask` (or any name) to filter.
 

@@ -14,12 +14,12 @@ use crate::frame::{FrameHeader, MAX_HEADER_LEN, apply_mask, extend_masked};
 const INLINE_PAYLOAD: usize = 512;
 
 /// Payloads at least this long are masked on their way into the buffer, in one pass, rather
-/// than copied in and masked there. From 4 KiB up glibc copies with `rep movsb`, which on AMD
-/// processors runs about 20 times slower when the destination lies 1 to 31 bytes past the
-/// source modulo 4 KiB (measured on this project's benchmark host: 64 KiB in 34 µs instead
-/// of 1.5 µs, at sizes from 4 to 256 KiB); a payload and the buffer behind its header can
-/// sit just that way, and then every message pays. Below it the copy is a short vector loop
-/// and copying then masking is the cheaper of the two.
+/// than copied in and masked there. From a size that depends on the vector width (4 KiB with
+/// AVX2, as on the benchmark host) glibc copies with `rep movsb`, which on AMD processors
+/// runs about 20 times slower when the destination lies 1 to 31 bytes past the source modulo
+/// 4 KiB (measured there: 64 KiB in 34 µs instead of 1.5 µs, at sizes from 4 to 256 KiB); a
+/// payload and the buffer behind its header can sit just that way, and then every message
+/// pays. Below it the copy is a short vector loop and copying then masking is the cheaper.
 const MASK_WHILE_COPYING: usize = 4096;
 
 /// The least the buffer grows by: the headers of many messages in flight.

@@ -517,8 +517,8 @@ impl Sender {
         }
     }
 
-    /// Masks while copying (a client's payload must be copied to be masked anyway); an
-    /// unmasked payload is queued without a copy.
+    /// A client's payload is copied into the queue and masked there (see
+    /// `Outbound::push_masked`); an unmasked payload is queued without a copy.
     fn queue_payload(&mut self, payload: Bytes, mask: Option<[u8; 4]>, offset: u64) {
         match mask {
             Some(key) => self.out.push_masked(&payload, key, (offset % 4) as usize),

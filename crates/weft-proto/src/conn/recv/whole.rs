@@ -207,4 +207,33 @@ mod tests {
             assert_eq!(&buf[..], [0x89]);
         }
     }
+
+    /// Whether the shortcut takes a final binary frame of `len` bytes (a client's, so
+    /// unmasked) under `config`.
+    fn takes(config: Config, len: u8) -> bool {
+        let mut rx = Receiver::new(Role::Client, config);
+        let mut buf = BytesMut::from(&[0x82, len][..]);
+        buf.extend_from_slice(&vec![0; usize::from(len)]);
+        rx.whole_message(&mut buf).is_some()
+    }
+
+    /// The size limits are inclusive: a frame of exactly the limit is within it (the
+    /// property above would hold of a shortcut that also left those to the general path).
+    #[test]
+    fn the_shortcut_takes_frames_up_to_and_at_the_size_limits() {
+        assert!(takes(config(5, 9, 1, false), 5));
+        assert!(!takes(config(5, 9, 1, false), 6));
+        assert!(takes(config(9, 5, 1, false), 5));
+        assert!(!takes(config(9, 5, 1, false), 6));
+        assert!(takes(config(0, 0, 1, false), 0));
+        assert!(takes(config(u64::MAX, usize::MAX, 1, false), 125));
+    }
+
+    /// With no fragment allowed, or fragments handed out as they come, the general path
+    /// decides, even for an empty frame.
+    #[test]
+    fn the_shortcut_leaves_every_frame_to_the_general_path_without_fragments_or_in_fragment_mode() {
+        assert!(!takes(config(u64::MAX, usize::MAX, 0, false), 0));
+        assert!(!takes(config(u64::MAX, usize::MAX, 1, true), 0));
+    }
 }
