@@ -99,14 +99,14 @@ impl Outbound {
 
     /// Queues `bytes` masked with `key`, as the bytes at `offset` onwards of a payload.
     pub(crate) fn push_masked(&mut self, bytes: &[u8], key: [u8; 4], offset: usize) {
-        self.make_room(bytes.len());
         if bytes.len() < MASK_WHILE_COPYING {
             let start = self.buf.len();
-            self.buf.extend_from_slice(bytes);
+            self.push_copy(bytes);
             apply_mask(&mut self.buf[start..], key, offset);
-        } else {
-            extend_masked(&mut self.buf, bytes, key, offset);
+            return;
         }
+        self.make_room(bytes.len());
+        extend_masked(&mut self.buf, bytes, key, offset);
         self.len += bytes.len();
     }
 

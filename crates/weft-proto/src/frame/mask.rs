@@ -116,34 +116,38 @@ mod tests {
         }
     }
 
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    /// Every payload length up to 200 at every offset up to 8: each word and block boundary,
+    /// and each rotation of the key.
+    fn every_length_and_offset() -> impl Iterator<Item = (Vec<u8>, usize)> {
+        (0..200).flat_map(|len| {
+            (0..8).map(move |offset| ((0..len).map(|i| (i * 7 + 3) as u8).collect(), offset))
+        })
+    }
+
     #[test]
     fn matches_bytewise_definition_at_every_length_and_offset() {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        for len in 0..200 {
-            for offset in 0..8 {
-                let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-                let mut fast = data.clone();
-                let mut slow = data.clone();
-                apply_mask(&mut fast, key, offset);
-                naive(&mut slow, key, offset);
-                assert_eq!(fast, slow, "len {len} offset {offset}");
-            }
+        for (data, offset) in every_length_and_offset() {
+            let len = data.len();
+            let mut fast = data.clone();
+            let mut slow = data;
+            apply_mask(&mut fast, KEY, offset);
+            naive(&mut slow, KEY, offset);
+            assert_eq!(fast, slow, "len {len} offset {offset}");
         }
     }
 
     #[test]
-    fn extend_masked_appends_what_apply_mask_makes_at_every_length_and_offset() {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        for len in 0..200 {
-            for offset in 0..8 {
-                let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-                let mut appended = vec![9, 9, 9];
-                extend_masked(&mut appended, &data, key, offset);
-                let mut slow = data.clone();
-                naive(&mut slow, key, offset);
-                assert_eq!(&appended[..3], [9, 9, 9], "len {len} offset {offset}");
-                assert_eq!(&appended[3..], slow, "len {len} offset {offset}");
-            }
+    fn extend_masked_appends_the_bytewise_definition_at_every_length_and_offset() {
+        for (data, offset) in every_length_and_offset() {
+            let len = data.len();
+            let mut appended = vec![9, 9, 9];
+            extend_masked(&mut appended, &data, KEY, offset);
+            let mut slow = data;
+            naive(&mut slow, KEY, offset);
+            assert_eq!(&appended[..3], [9, 9, 9], "len {len} offset {offset}");
+            assert_eq!(&appended[3..], slow, "len {len} offset {offset}");
         }
     }
 
