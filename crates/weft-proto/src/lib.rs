@@ -44,6 +44,7 @@ pub mod close;
 mod close_code;
 pub mod config;
 mod conn;
+pub mod copy;
 pub mod error;
 pub mod extensions;
 pub mod frame;

@@ -118,6 +118,24 @@ fn fragmented_message_is_reassembled() {
 }
 
 #[test]
+fn fragments_longer_than_one_copy_piece_are_reassembled_byte_for_byte() {
+    let mut conn = server();
+    let payload: Vec<u8> = (0..3 * weft_proto::copy::PIECE + 5)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let (first, rest) = payload.split_at(weft_proto::copy::PIECE + 1);
+    let (second, third) = rest.split_at(weft_proto::copy::PIECE + 2);
+    let mut bytes = client_frame(false, OpCode::Binary, first);
+    bytes.extend(client_frame(false, OpCode::Continuation, second));
+    bytes.extend(client_frame(true, OpCode::Continuation, third));
+    feed(&mut conn, &bytes).expect("valid fragments");
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Message(Message::Binary(payload.into()))]
+    );
+}
+
+#[test]
 fn control_frames_between_fragments_are_delivered_at_once() {
     let mut conn = server();
     let mut bytes = client_frame(false, OpCode::Text, b"Hel");

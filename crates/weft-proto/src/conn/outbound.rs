@@ -7,6 +7,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes};
 
+use crate::copy;
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, apply_mask, extend_masked};
 
 /// Payloads at most this long are copied next to their header: one write of a few hundred
@@ -14,12 +15,9 @@ use crate::frame::{FrameHeader, MAX_HEADER_LEN, apply_mask, extend_masked};
 const INLINE_PAYLOAD: usize = 512;
 
 /// Payloads at least this long are masked on their way into the buffer, in one pass, rather
-/// than copied in and masked there. From a size that depends on the vector width (4 KiB with
-/// AVX2, as on the benchmark host) glibc copies with `rep movsb`, which on AMD processors
-/// runs about 20 times slower when the destination lies 1 to 31 bytes past the source modulo
-/// 4 KiB (measured there: 64 KiB in 34 µs instead of 1.5 µs, at sizes from 4 to 256 KiB); a
-/// payload and the buffer behind its header can sit just that way, and then every message
-/// pays. Below it the copy is a short vector loop and copying then masking is the cheaper.
+/// than copied in and masked there: from about this size one pass over the bytes beats two
+/// over bytes still in cache. Both ways copy without `memcpy`'s slow case for long copies
+/// (see [`crate::copy`]).
 const MASK_WHILE_COPYING: usize = 4096;
 
 /// The least the buffer grows by: the headers of many messages in flight.
@@ -93,7 +91,9 @@ impl Outbound {
     /// Queues a copy of `bytes`.
     pub(crate) fn push_copy(&mut self, bytes: &[u8]) {
         self.make_room(bytes.len());
-        self.buf.extend_from_slice(bytes);
+        // The buffer is copied into at the same places message after message: a long copy
+        // must not meet `memcpy`'s slow case there.
+        copy::append(&mut self.buf, bytes);
         self.len += bytes.len();
     }
 

@@ -75,7 +75,7 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
     // Each block is masked into an array on the stack, which the compiler keeps in vector
     // registers, and appended from there: one pass over the bytes, no zero fill of the
     // destination first, no `unsafe`, and no `memcpy` long enough for `rep movsb` (see
-    // `MASK_WHILE_COPYING` in `conn/outbound.rs` for why that matters). Blocks of 128
+    // `crate::copy` for why that matters). Blocks of 128
     // bytes keep the append's bookkeeping small beside the stores: 1 MiB in 37-47 µs on the
     // benchmark host, against 53 with 64-byte blocks and 61-72 for a copy and a mask in
     // place.

@@ -19,6 +19,7 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use weft_proto::copy;
 use weft_proto::frame::MAX_HEADER_LEN;
 
 use super::stream::{ReadTimeout, read_until};
@@ -64,7 +65,10 @@ impl Reads {
             // A Read that claims more than the buffer held is broken; trust only the buffer.
             let read = read.map(|n| n.map(|n| n.min(READ_CHUNK)));
             if let Ok(Some(n)) = read {
-                buf.extend_from_slice(&stage[..n]);
+                // The stage stays put and `buf` mostly does too, so one unlucky placement
+                // would meet `memcpy`'s slow case on every read (see `weft_proto::copy`).
+                buf.reserve(n);
+                copy::append(buf, &stage[..n]);
             }
             return read;
         }
