@@ -5,6 +5,7 @@ use std::io::{self, BufRead, Read};
 
 use tokio::sync::mpsc;
 use weft::Message;
+use weft::proto::copy;
 
 use crate::exit::{Failure, Status};
 
@@ -175,7 +176,14 @@ fn read_stdin(framing: Framing, tx: &mpsc::Sender<Piece>) {
                 }
                 match stdin.read(&mut chunk) {
                     Ok(0) => return,
-                    Ok(n) => Ok(chunk[..n.min(chunk.len())].to_vec()),
+                    // From one reused buffer into the allocator's reused block, read after
+                    // read: see `weft::proto::copy` for why not one long `memcpy`.
+                    Ok(n) => {
+                        let read = &chunk[..n.min(chunk.len())];
+                        let mut piece = Vec::with_capacity(read.len());
+                        copy::append(&mut piece, read);
+                        Ok(piece)
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Err(e),
                 }

@@ -110,7 +110,7 @@ fn mask_and_memcpy(c: &mut Criterion) {
 
 /// Appends into a buffer whose end lies `distance` bytes past the source modulo 4 KiB: one
 /// `extend_from_slice` against `copy::append`. At distances of 1 to 31, glibc's `rep movsb`
-/// (used past 2112 bytes on processors with FSRM) runs about twenty times slower on AMD.
+/// (used past 2112 bytes on processors with FSRM) runs many times slower on AMD.
 fn copy_placement(c: &mut Criterion) {
     let mut group = short_group(c, "copy");
     for size in [4 << 10, 16 << 10, 64 << 10] {

@@ -2,30 +2,38 @@
 //!
 //! glibc's `memcpy` copies more than a threshold with `rep movsb`: 2112 bytes on x86
 //! processors with fast short `rep movsb` (FSRM, as AMD Zen 3 and later), 4 KiB with AVX2
-//! alone. On AMD processors `rep movsb` runs twenty to thirty times slower when the destination
-//! lies 1 to 31 bytes past the source modulo 4 KiB (measured on a Zen host with glibc 2.36:
-//! 2113 bytes in 1.2 µs instead of 44 ns, 16 KiB in 9.1 µs instead of 0.37, 256 KiB in
-//! 134 µs instead of 7.2). A buffer that is copied into again and again from the same place,
-//! such as a read stage or a send queue, can sit just that way and then pays on every copy.
-//! Copies of up to 2 KiB take glibc's vector loop, which has no such case, so [`append`]
-//! makes a long copy as a run of them: as fast as one long copy elsewhere, and free of the
-//! slow case.
+//! alone. On AMD processors `rep movsb` runs many times slower when the destination lies 1
+//! to 31 bytes past the source modulo 4 KiB: 17 to 31 times in the `copy` benchmark of
+//! `benches/proto.rs` on a Zen host with glibc 2.36 (16 KiB in 7.98 µs instead of 0.26). A
+//! buffer that is copied into again and again from the same place, such as a read stage or
+//! the deflater's output, can sit just that way and then pays on every copy. Copies of up to
+//! 2 KiB take glibc's vector loop, which has no such case, so [`append`] makes a long copy
+//! as a run of them: free of the slow case, and within 15 % of one long copy elsewhere.
+//!
+//! No test can see the piece sizes (they are what the code does, not what it returns); the
+//! `copy` benchmark is what guards them.
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes, BytesMut};
 
-/// The longest single copy [`append`] makes: under every `rep movsb` threshold of glibc.
+/// The longest single copy [`append`] makes: glibc's lowest default `rep movsb` threshold
+/// (SSE2 alone), which it uses only for copies longer than that.
 pub const PIECE: usize = 2048;
 
 /// Appends `src` to `dst` in copies of at most [`PIECE`] bytes.
 ///
-/// It grows `dst` one piece at a time as needed, so reserve room for all of `src` first
-/// when `dst` may be short of it.
+/// A growable `dst` grows as one `put_slice` would grow it, possibly more than once over
+/// the pieces: reserve room for all of `src` first to grow it once.
+///
+/// # Panics
+///
+/// If `dst` cannot grow and has less room than `src` holds (a `&mut [u8]`, say), as
+/// `put_slice` does; the pieces that fit are written first.
 ///
 /// ```
 /// use bytes::BytesMut;
 /// use weft_proto::copy::append;
 ///
-/// let src = vec![7u8; 10_000];
+/// let src: Vec<u8> = (0..10_000).map(|i| (i % 251) as u8).collect();
 /// let mut dst = BytesMut::with_capacity(src.len() + 2);
 /// dst.extend_from_slice(b"hd");
 /// append(&mut dst, &src);
@@ -41,6 +49,21 @@ pub fn append<B: BufMut + ?Sized>(dst: &mut B, src: &[u8]) {
     append_in_pieces(dst, src);
 }
 
+/// A copy of `src` as [`Bytes`], made as [`append`] makes it: `Bytes::copy_from_slice`
+/// without `memcpy`'s slow case.
+///
+/// ```
+/// use weft_proto::copy::to_bytes;
+///
+/// let src: Vec<u8> = (0..5_000).map(|i| (i % 251) as u8).collect();
+/// assert_eq!(to_bytes(&src), src);
+/// ```
+pub fn to_bytes(src: &[u8]) -> Bytes {
+    let mut bytes = BytesMut::with_capacity(src.len());
+    append(&mut bytes, src);
+    bytes.freeze()
+}
+
 /// [`append`] past one piece: out of line, so the short case stays small where it is
 /// inlined.
 #[inline(never)]
@@ -52,8 +75,6 @@ fn append_in_pieces<B: BufMut + ?Sized>(dst: &mut B, src: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
-
     use super::*;
 
     fn numbered(len: usize) -> Vec<u8> {

@@ -75,10 +75,9 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
     // Each block is masked into an array on the stack, which the compiler keeps in vector
     // registers, and appended from there: one pass over the bytes, no zero fill of the
     // destination first, no `unsafe`, and no `memcpy` long enough for `rep movsb` (see
-    // `crate::copy` for why that matters). Blocks of 128
-    // bytes keep the append's bookkeeping small beside the stores: 1 MiB in 37-47 µs on the
-    // benchmark host, against 53 with 64-byte blocks and 61-72 for a copy and a mask in
-    // place.
+    // `crate::copy` for why that matters). Blocks of 128 bytes keep the append's
+    // bookkeeping small beside the stores: 1 MiB in 37-47 µs on the benchmark host, against
+    // 53 with 64-byte blocks and 61-72 for a copy and a mask in place.
     let mut blocks = src.chunks_exact(BLOCK);
     for block in &mut blocks {
         let mut masked = [0u8; BLOCK];

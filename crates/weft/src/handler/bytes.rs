@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Mutex;
-use weft_proto::{CloseCode, CloseFrame, DataKind, Event, Message, Text, UsageError};
+use weft_proto::{CloseCode, CloseFrame, DataKind, Event, Message, Text, UsageError, copy};
 
 use super::HandlerError;
 use crate::error::Error;
@@ -194,7 +194,10 @@ impl<S: AsyncRead + AsyncWrite> AsyncRead for ByteReader<S> {
         }
         let available = ready!(self.as_mut().poll_fill_buf(cx))?;
         let n = available.len().min(buf.remaining());
-        buf.put_slice(&available[..n]);
+        // The caller's buffer is mostly one reused buffer, and the message's bytes mostly
+        // start at the read buffer's front: see `weft_proto::copy` for why that placement
+        // must not get one long `memcpy`.
+        copy::append(buf, &available[..n]);
         self.consume(n);
         Poll::Ready(Ok(()))
     }
@@ -273,7 +276,9 @@ impl AsyncWrite for ByteWriter {
                 // pending: those bytes were never accepted, so their send is dropped, which
                 // is sound because a pending send has queued nothing yet.
                 _ => {
-                    let input = Bytes::copy_from_slice(buf);
+                    // The caller's reused buffer into the allocator's reused block: see
+                    // `weft_proto::copy`.
+                    let input = copy::to_bytes(buf);
                     let (message, cut) = this.message(&input)?;
                     let Some(message) = message else {
                         this.carry = cut;

@@ -42,6 +42,10 @@ const FEW_IOVECS: usize = 4;
 /// Queued bytes up to this size are copied into one buffer and written with a plain write.
 const GATHER: usize = 2048;
 
+// The gathering copies are short enough for `memcpy` to have no slow case (see
+// `weft_proto::copy`).
+const _: () = assert!(GATHER <= weft_proto::copy::PIECE);
+
 /// How far small frames may walk a read buffer before the next one starts at its front again.
 const WALK: usize = 4096;
 

@@ -1,7 +1,7 @@
 //! Fragment mode (curl's frame API): each part of a data frame is handed on as it arrives,
 //! with its place in the frame and in the message.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::{RSV1, ReadState, Receiver, Step, inflate_error};
 use crate::error::ProtocolError;
@@ -50,9 +50,10 @@ impl Receiver {
                 .decompress(&data, header.fin && bytes_left == 0, &mut out, room)
                 .map_err(|e| inflate_error(e, limit))?;
             incoming.inflated_len += out.len();
-            BytesMut::from(&out[..])
+            // The inflated bytes are handed on in their own allocation, without a copy.
+            Bytes::from(out)
         } else {
-            data
+            data.freeze()
         };
         if let Some(utf8) = incoming.utf8.as_mut() {
             utf8.feed(&data).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -62,7 +63,7 @@ impl Receiver {
         }
         let fragment = Fragment {
             kind: incoming.kind,
-            data: data.freeze(),
+            data,
             offset: done,
             bytes_left,
             is_final_frame: header.fin,

@@ -10,9 +10,10 @@ use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Event, Message, Text};
 use crate::utf8::validate as validate_utf8;
 
-/// Adds a frame's payload to the message assembled so far. A peer that sends its fragments
-/// in one size puts each at the same distance from the read buffer: a long copy must not
-/// meet `memcpy`'s slow case there (see [`crate::copy`]).
+/// Adds a frame's payload to the message assembled so far. Where fragments and the read
+/// buffer keep in step (fragments of a multiple of 4 KiB, or a read buffer that starts over
+/// at its front), each copy meets the same placement as the last: a long copy must not meet
+/// `memcpy`'s slow case there (see [`crate::copy`]).
 fn append_fragment(assembled: &mut BytesMut, payload: &[u8]) {
     assembled.reserve(payload.len());
     copy::append(assembled, payload);
