@@ -8,7 +8,7 @@ use weft::Error;
 use weft::proto::HandshakeError;
 
 /// What the process reports when it ends. The numbers are part of the interface: they are
-/// documented in `--help` ([`EXIT_STATUS_HELP`]) and in the README, so never renumber.
+/// documented in `--help` (`exit_status_help!`) and in the README, so never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
     /// The connection closed normally (1000 or 1001), or the server shut down on a signal.

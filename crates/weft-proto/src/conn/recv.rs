@@ -304,7 +304,7 @@ impl Receiver {
     }
 
     /// Consumes bytes read from the peer, queuing events for [`poll_event`](Self::poll_event)
-    /// and any replies for [`poll_transmit`](Self::poll_transmit).
+    /// and any replies for [`poll_reply`](Self::poll_reply).
     ///
     /// Bytes it cannot use yet (a partial frame) stay at the front of `buf`: pass the same
     /// buffer again with new bytes appended. A partial payload may already be unmasked in

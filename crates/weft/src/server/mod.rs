@@ -260,7 +260,8 @@ impl ServerBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if an address cannot be bound, [`Error::Tls`] for a bad certificate.
+    /// [`Error::Io`](crate::Error::Io) if an address cannot be bound,
+    /// [`Error::Tls`](crate::Error::Tls) for a bad certificate.
     pub async fn build(self) -> Result<Server> {
         let mut listeners = Vec::new();
         for addr in &self.addrs {
