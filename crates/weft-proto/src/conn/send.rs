@@ -517,8 +517,9 @@ impl Sender {
         }
     }
 
-    /// A client's payload is copied into the queue and masked there (see
-    /// `Outbound::push_masked`); an unmasked payload is queued without a copy.
+    /// A client's payload is masked on its way into the queue (see `Outbound::push_masked`:
+    /// in one pass from 256 B, copied and masked in place below); an unmasked payload is
+    /// queued without a copy.
     fn queue_payload(&mut self, payload: Bytes, mask: Option<[u8; 4]>, offset: u64) {
         match mask {
             Some(key) => self.out.push_masked(&payload, key, (offset % 4) as usize),
