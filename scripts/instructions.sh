@@ -12,7 +12,8 @@
 # SERVER is a binary of bench/ (echo_weft, echo_fastwebsockets, echo_tungstenite, echo_raw).
 # Needs valgrind. The load generator zeroes the server's counters when its measured window
 # opens and dumps them when it closes (`loadgen --callgrind`), so connection set-up is not
-# counted. Not part of `cargo test` or CI.
+# counted. Then the functions that cost most, instructions per message (TOP of them, 25).
+# Not part of `cargo test` or CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,7 +39,9 @@ trap '[ -z "$pid" ] || kill "$pid" 2> /dev/null || true' EXIT
 ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
 # Exists before its first read (a missing file fails `sed`, which ends the script).
 : > "$work/server.out"
-taskset -c 1 valgrind --tool=callgrind --cache-sim=yes \
+# Names uncompressed: the measured window's dump is a second file, and names compressed in
+# the first are numbers in it that no reader can resolve.
+taskset -c 1 valgrind --tool=callgrind --cache-sim=yes --compress-strings=no \
     --callgrind-out-file="$work/callgrind.out" \
     "$bin/$server" 127.0.0.1:0 > "$work/server.out" 2> "$work/valgrind.err" &
 pid=$!
@@ -61,4 +64,13 @@ sed -n 's/^summary: //p' "$dump" | awk -v m="$msgs" -v s="$server" -v c="$conns 
     printf "%s, %s: %d messages; per message: %.0f instructions, %.0f data reads, %.0f data writes, %.1f L1d read misses, %.1f L1d write misses\n",
         s, c, m, $1 / m, $2 / m, $3 / m, $5 / m, $6 / m
 }'
-echo "profile: callgrind_annotate $dump" >&2
+# Self cost per message of the functions that cost most (inlined code counts where it was
+# inlined). callgrind_annotate gives the dump of a window opened mid-run to one function.
+awk -v m="$msgs" '
+    /^fn=/ { fn = substr($0, 4); next }
+    /^calls=/ { skip = 1; next }
+    /^[0-9+*-]/ { if (skip) skip = 0; else cost[fn] += $2; next }
+    END {
+        for (f in cost) printf "%8.1f  %s\n", cost[f] / m, f
+    }' "$dump" | sort -rn | head -n "${TOP:-25}"
+echo "dump: $dump" >&2
