@@ -47,6 +47,13 @@ pub enum HandshakeError {
     /// The method is not GET (§4.2.1 item 1). 400.
     #[error("method {0} is not GET")]
     MethodNotGet(Method),
+    /// An extended CONNECT was expected (RFC 8441 §4), and the method is another. 400.
+    #[error("method {0} is not CONNECT")]
+    MethodNotConnect(Method),
+    /// An extended CONNECT's `:protocol` pseudo-header is missing (a plain CONNECT, a proxy
+    /// tunnel) or names another protocol than `websocket` (RFC 8441 §4). 400.
+    #[error(":protocol is not websocket")]
+    ProtocolNotWebSocket,
     /// The request is older than HTTP/1.1 (§4.2.1 item 1). 400.
     #[error("{0:?} is older than HTTP/1.1")]
     HttpVersionTooOld(Version),
@@ -166,6 +173,8 @@ impl HandshakeError {
         match self {
             HandshakeError::MalformedRequest(_)
             | HandshakeError::MethodNotGet(_)
+            | HandshakeError::MethodNotConnect(_)
+            | HandshakeError::ProtocolNotWebSocket
             | HandshakeError::HttpVersionTooOld(_)
             | HandshakeError::InvalidTarget
             | HandshakeError::MissingHost

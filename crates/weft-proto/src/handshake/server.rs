@@ -9,6 +9,8 @@
 //! An HTTP server that reads requests itself (hyper, axum) checks one with
 //! [`UpgradeRequest::from_request`], the same checks as over bytes, and answers with
 //! [`UpgradeRequest::accept_response`] or [`reject_response`] (Tcl's `test` and `upgrade`).
+//! An HTTP/2 server checks a WebSocket's extended CONNECT (RFC 8441) with
+//! [`UpgradeRequest::from_extended_connect`] and answers the same way, with 200.
 
 use std::error::Error as _;
 
@@ -18,12 +20,13 @@ use http::header::{
     SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
     TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
-use super::http1::{self, HeadReader, Sole};
-use super::{HandshakeError, accept_key, is_valid_key};
+use super::checks::{Offer, check_extended_connect, check_limits, check_upgrade};
+use super::http1::{self, HeadReader};
+use super::{HandshakeError, accept_key};
 use crate::Limits;
-use crate::extensions::{ExtensionOffer, is_token, parse_extensions};
+use crate::extensions::ExtensionOffer;
 
 /// Reads one upgrade request, keeping partial progress between calls.
 ///
@@ -105,13 +108,15 @@ impl ServerHandshake {
     }
 }
 
-/// A valid upgrade request (RFC 6455 §4.2.1), waiting for the server to accept or refuse it.
+/// A valid upgrade request (RFC 6455 §4.2.1), or a valid HTTP/2 extended CONNECT (RFC 8441),
+/// waiting for the server to accept or refuse it.
 #[derive(Debug, Clone)]
 pub struct UpgradeRequest {
     request: Request<()>,
     key: String,
     protocols: Vec<String>,
     extensions: Vec<ExtensionOffer>,
+    extended_connect: bool,
 }
 
 impl UpgradeRequest {
@@ -143,17 +148,32 @@ impl UpgradeRequest {
             .and_then(|value| value.to_str().ok())
     }
 
-    /// The `Host` header, checked to be present, single and visible ASCII.
+    /// The `Host` header, checked to be present, single and visible ASCII; for an HTTP/2
+    /// request, which names its host in `:authority`, that authority when there is no `Host`.
     pub fn host(&self) -> &str {
         self.headers()
             .get(HOST)
             .and_then(|value| value.to_str().ok())
+            .or_else(|| {
+                self.request
+                    .uri()
+                    .authority()
+                    .map(|authority| authority.as_str())
+            })
             .unwrap_or_default()
     }
 
-    /// The `Sec-WebSocket-Key`, checked to be the base64 of 16 bytes.
+    /// The `Sec-WebSocket-Key`, checked to be the base64 of 16 bytes; empty for an extended
+    /// CONNECT, which has none (RFC 8441 §5).
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Whether this is an HTTP/2 extended CONNECT (RFC 8441), from
+    /// [`from_extended_connect`](Self::from_extended_connect): it is accepted with 200
+    /// rather than 101, and the WebSocket then runs on the request's HTTP/2 stream.
+    pub fn is_extended_connect(&self) -> bool {
+        self.extended_connect
     }
 
     /// The subprotocols the client offered, in its order of preference, from every
@@ -212,13 +232,56 @@ impl UpgradeRequest {
     /// [`reject`] when writing bytes yourself).
     pub fn from_request<B>(request: &Request<B>, limits: &Limits) -> Result<Self, HandshakeError> {
         check_limits(request, limits)?;
-        let offer = check(request)?;
-        let mut head = Request::new(());
-        *head.method_mut() = request.method().clone();
-        *head.uri_mut() = request.uri().clone();
-        *head.version_mut() = request.version();
-        *head.headers_mut() = request.headers().clone();
-        Ok(UpgradeRequest::new(head, offer))
+        let offer = check_upgrade(request)?;
+        Ok(UpgradeRequest::new(head_of(request), offer, false))
+    }
+
+    /// Checks an HTTP/2 extended CONNECT request (RFC 8441 §4–5), a WebSocket on one stream
+    /// of an HTTP/2 connection, as an HTTP/2 server has parsed it. `protocol` is the value
+    /// of its `:protocol` pseudo-header, which [`http::Request`] has no field for: HTTP/2
+    /// servers hand it on beside the request (hyper as the `hyper::ext::Protocol`
+    /// extension). The server must have announced `SETTINGS_ENABLE_CONNECT_PROTOCOL`, or
+    /// clients do not send such requests.
+    ///
+    /// Checked: the method is CONNECT, `:protocol` is `websocket`, the path is absolute,
+    /// `Sec-WebSocket-Version` is 13, and the subprotocols and extensions offered are
+    /// well-formed, as for [`from_request`](Self::from_request); the head is held to
+    /// `limits` the same way. There is no key, `Upgrade` or `Connection` to check (§5).
+    /// [`accept_response`](Self::accept_response) then answers 200, and the WebSocket runs
+    /// on the stream, framed and masked exactly as over HTTP/1.1.
+    ///
+    /// ```
+    /// use weft_proto::Limits;
+    /// use weft_proto::handshake::server::{Accept, UpgradeRequest};
+    ///
+    /// let request = http::Request::connect("https://example.com/chat")
+    ///     .version(http::Version::HTTP_2)
+    ///     .header("Sec-WebSocket-Version", "13")
+    ///     .header("Sec-WebSocket-Protocol", "chat")
+    ///     .body(())?;
+    /// let upgrade = UpgradeRequest::from_extended_connect(&request, Some("websocket"), &Limits::DEFAULT)?;
+    /// assert_eq!(upgrade.path(), "/chat");
+    /// let protocol = upgrade.choose_protocol(&["chat"]);
+    /// let response = upgrade.accept_response(Accept::new().protocol(protocol));
+    /// assert_eq!(response.status(), http::StatusCode::OK);
+    /// assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+    /// assert!(!response.headers().contains_key("sec-websocket-accept"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::MethodNotConnect`] and [`HandshakeError::ProtocolNotWebSocket`]
+    /// (400) for a request that is not an extended CONNECT for a WebSocket, and otherwise
+    /// the errors of [`from_request`](Self::from_request) for the fields both forms share.
+    pub fn from_extended_connect<B>(
+        request: &Request<B>,
+        protocol: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Self, HandshakeError> {
+        check_limits(request, limits)?;
+        let offer = check_extended_connect(request, protocol)?;
+        Ok(UpgradeRequest::new(head_of(request), offer, true))
     }
 
     /// The 101 Switching Protocols response accepting this request (§4.2.2 item 5): `Upgrade`,
@@ -231,7 +294,13 @@ impl UpgradeRequest {
     /// must fail the connection over (§4.1).
     pub fn accept(&self, response: Accept) -> Bytes {
         let mut out = BytesMut::with_capacity(256);
-        out.put_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+        // An extended CONNECT is answered on an HTTP/2 stream, which its server encodes; this
+        // is the same answer in HTTP/1.1 form, as `accept_response` gives it.
+        out.put_slice(if self.extended_connect {
+            b"HTTP/1.1 200 OK\r\n"
+        } else {
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+        });
         for (name, value) in self.accept_fields(response) {
             http1::put_header(&mut out, display_name(&name), value.as_bytes());
         }
@@ -244,12 +313,21 @@ impl UpgradeRequest {
     /// fields, in the same order. The server must then hand the connection over to a
     /// WebSocket in [`Role::Server`](crate::Role::Server).
     ///
+    /// For an [extended CONNECT](Self::from_extended_connect) the answer is 200 OK with
+    /// `Sec-WebSocket-Protocol`, `Sec-WebSocket-Extensions` and the extra headers, but no
+    /// `Upgrade`, `Connection` or `Sec-WebSocket-Accept` (RFC 8441 §5); the WebSocket runs on
+    /// the request's stream.
+    ///
     /// # Panics
     ///
     /// As for [`accept`](Self::accept): in debug builds only, for an unoffered subprotocol.
     pub fn accept_response(&self, response: Accept) -> Response<()> {
         let mut answer = Response::new(());
-        *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *answer.status_mut() = if self.extended_connect {
+            StatusCode::OK
+        } else {
+            StatusCode::SWITCHING_PROTOCOLS
+        };
         let headers = answer.headers_mut();
         for (name, value) in self.accept_fields(response) {
             headers.append(name, value);
@@ -261,13 +339,16 @@ impl UpgradeRequest {
     /// [`accept`](Self::accept) and [`accept_response`](Self::accept_response) so the two
     /// cannot drift apart.
     fn accept_fields(&self, response: Accept) -> Vec<(HeaderName, HeaderValue)> {
-        let accept = HeaderValue::from_str(&accept_key(&self.key))
-            .expect("base64 is visible ASCII, which every header value may hold");
-        let mut fields = vec![
-            (UPGRADE, HeaderValue::from_static("websocket")),
-            (CONNECTION, HeaderValue::from_static("Upgrade")),
-            (SEC_WEBSOCKET_ACCEPT, accept),
-        ];
+        let mut fields = Vec::with_capacity(4);
+        if !self.extended_connect {
+            let accept = HeaderValue::from_str(&accept_key(&self.key))
+                .expect("base64 is visible ASCII, which every header value may hold");
+            fields.extend([
+                (UPGRADE, HeaderValue::from_static("websocket")),
+                (CONNECTION, HeaderValue::from_static("Upgrade")),
+                (SEC_WEBSOCKET_ACCEPT, accept),
+            ]);
+        }
         if let Some(protocol) = &response.protocol {
             let offered = self.protocols.iter().any(|offered| offered == protocol);
             debug_assert!(offered, "subprotocol {protocol:?} was not offered");
@@ -290,18 +371,29 @@ impl UpgradeRequest {
 
     /// A request read from bytes by [`ServerHandshake`], checked.
     fn from_head(request: Request<()>) -> Result<Self, HandshakeError> {
-        let offer = check(&request)?;
-        Ok(UpgradeRequest::new(request, offer))
+        let offer = check_upgrade(&request)?;
+        Ok(UpgradeRequest::new(request, offer, false))
     }
 
-    fn new(request: Request<()>, offer: Offer) -> Self {
+    fn new(request: Request<()>, offer: Offer, extended_connect: bool) -> Self {
         UpgradeRequest {
             request,
             key: offer.key,
             protocols: offer.protocols,
             extensions: offer.extensions,
+            extended_connect,
         }
     }
+}
+
+/// The head of a request parsed elsewhere, without its body or extensions.
+fn head_of<B>(request: &Request<B>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.uri_mut() = request.uri().clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    head
 }
 
 /// What a 101 response adds to the fields [`UpgradeRequest::accept`] always sends.
@@ -461,117 +553,6 @@ fn rejection_parts(error: &HandshakeError) -> (HeaderMap, String) {
     }
     body.push('\n');
     (headers, body)
-}
-
-/// What a valid request offers, found by [`check`].
-struct Offer {
-    key: String,
-    protocols: Vec<String>,
-    extensions: Vec<ExtensionOffer>,
-}
-
-/// The checks of RFC 6455 §4.2.1 on a parsed request, shared by the byte parser and
-/// [`UpgradeRequest::from_request`] so that both refuse exactly the same requests.
-fn check<B>(request: &Request<B>) -> Result<Offer, HandshakeError> {
-    if request.method() != Method::GET {
-        return Err(HandshakeError::MethodNotGet(request.method().clone()));
-    }
-    if request.version() < Version::HTTP_11 {
-        return Err(HandshakeError::HttpVersionTooOld(request.version()));
-    }
-    let uri = request.uri();
-    if uri.scheme().is_none() && !uri.path().starts_with('/') {
-        return Err(HandshakeError::InvalidTarget);
-    }
-    let headers = request.headers();
-    match http1::sole(headers, &HOST) {
-        Sole::Absent => return Err(HandshakeError::MissingHost),
-        Sole::Repeated => return Err(HandshakeError::InvalidHost),
-        Sole::One(host) if host.is_empty() || host.to_str().is_err() => {
-            return Err(HandshakeError::InvalidHost);
-        }
-        Sole::One(_) => {}
-    }
-    if !http1::has_token(headers, &UPGRADE, "websocket") {
-        return Err(HandshakeError::UpgradeNotWebSocket);
-    }
-    if !http1::has_token(headers, &CONNECTION, "upgrade") {
-        return Err(HandshakeError::ConnectionNotUpgrade);
-    }
-    match http1::sole(headers, &SEC_WEBSOCKET_VERSION) {
-        Sole::One(version) if version.as_bytes() == b"13" => {}
-        Sole::Absent => return Err(HandshakeError::MissingVersion),
-        // Another version, or several: answered with the one this server speaks (§4.4).
-        // Checked before the key, whose form another version may define differently: the
-        // client learns what to speak instead of only that its request was bad.
-        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::UnsupportedVersion),
-    }
-    let key = match http1::sole(headers, &SEC_WEBSOCKET_KEY) {
-        Sole::Absent => return Err(HandshakeError::MissingKey),
-        Sole::One(key) if is_valid_key(key.as_bytes()) => {
-            // Valid base64 is ASCII, so the conversion cannot lose anything.
-            String::from_utf8_lossy(key.as_bytes()).into_owned()
-        }
-        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidKey),
-    };
-    let protocols = offered_protocols(headers)?;
-    let extensions = parse_extensions(&http1::joined(headers, &SEC_WEBSOCKET_EXTENSIONS))
-        .map_err(HandshakeError::InvalidExtensions)?;
-    Ok(Offer {
-        key,
-        protocols,
-        extensions,
-    })
-}
-
-/// The limits [`HeadReader`] enforces while reading bytes, applied to a head parsed
-/// elsewhere. Its size is counted in HTTP/1.1 form ("GET /path HTTP/1.1\r\n", "name:
-/// value\r\n" per field, the final "\r\n"), the fewest bytes it could have arrived in.
-fn check_limits<B>(request: &Request<B>, limits: &Limits) -> Result<(), HandshakeError> {
-    let headers = request.headers();
-    if headers.len() > limits.max_headers {
-        return Err(HandshakeError::TooManyHeaders {
-            limit: limits.max_headers,
-        });
-    }
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(1, |target| target.as_str().len());
-    let line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
-    let fields: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
-        .sum();
-    if line + fields + 2 > limits.max_header_bytes {
-        return Err(HandshakeError::RequestTooLarge {
-            limit: limits.max_header_bytes,
-        });
-    }
-    Ok(())
-}
-
-/// Every subprotocol offered, over all fields and comma lists (§4.1 item 10, §11.3.4).
-fn offered_protocols(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError> {
-    let mut protocols = Vec::new();
-    for value in headers.get_all(SEC_WEBSOCKET_PROTOCOL) {
-        let value = value
-            .to_str()
-            .map_err(|_| HandshakeError::InvalidProtocols)?;
-        for element in value
-            .split(',')
-            .map(|element| element.trim_matches([' ', '\t']))
-        {
-            if element.is_empty() {
-                continue;
-            }
-            if !is_token(element) {
-                return Err(HandshakeError::InvalidProtocols);
-            }
-            protocols.push(element.to_owned());
-        }
-    }
-    Ok(protocols)
 }
 
 #[cfg(test)]
