@@ -10,6 +10,13 @@
 //! The connection must be served with upgrades enabled: `http1::Builder::serve_connection(..)
 //! .with_upgrades()` in hyper, which `axum::serve` already does.
 //!
+//! With feature `http2`, a WebSocket over HTTP/2 (RFC 8441) is taken the same way: an
+//! extended CONNECT whose `:protocol` is `websocket` gets a 200 instead of the 101, and the
+//! WebSocket runs on the request's stream beside the connection's other requests. The
+//! server must announce that it takes such requests, or clients never send them:
+//! `http2::Builder::enable_connect_protocol()` in hyper. An axum route that takes them is
+//! routed for CONNECT as well as GET (`any(..)`).
+//!
 //! ```no_run
 //! use std::convert::Infallible;
 //!
@@ -49,8 +56,8 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use weft_proto::extensions::deflate;
-use weft_proto::handshake::server::{Accept, reject_response};
-use weft_proto::{HandshakeError, Role};
+use weft_proto::handshake::server::{Accept, UpgradeRequest, reject_response};
+use weft_proto::{HandshakeError, Limits, Role};
 
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result};
@@ -64,7 +71,8 @@ use crate::socket::WebSocket;
 ///
 /// The request's body is not read, and its hand-over slot (hyper's `OnUpgrade` extension) is
 /// taken, so call this once per request. `config` applies to the WebSocket; its limits also
-/// bound the request's header fields.
+/// bound the request's header fields. With feature `http2`, an HTTP/2 extended CONNECT is
+/// checked as [`check`] says and answered with 200.
 ///
 /// # Errors
 ///
@@ -79,7 +87,7 @@ pub fn upgrade<B>(
 
 /// [`upgrade`], answering with what `accept` adds to the 101: the subprotocol chosen,
 /// extensions, extra headers such as `Set-Cookie`. Pick the subprotocol from what
-/// [`check_request`] returns, for example with
+/// [`check`] returns, for example with
 /// [`UpgradeRequest::choose_protocol`](weft_proto::handshake::server::UpgradeRequest::choose_protocol);
 /// one the client did not offer is left out of the response (and fails a debug assertion).
 /// The WebSocket's [`subprotocol`](WebSocket::subprotocol) and [`info`](WebSocket::info)
@@ -103,7 +111,7 @@ pub fn upgrade<B>(
 ///     .header("Sec-WebSocket-Protocol", "v2.chat, v1.chat")
 ///     .body(())?;
 /// let config = WebSocketConfig::default();
-/// let offered = weft::server::check_request(&request, config.protocol_config().limits())?;
+/// let offered = weft::hyper::check(&request, config.protocol_config().limits())?;
 /// let protocol = offered.choose_protocol(&["v1.chat", "v2.chat"]);
 /// let (response, _websocket) =
 ///     weft::hyper::upgrade_with(&mut request, config, Accept::new().protocol(protocol))?;
@@ -119,7 +127,7 @@ pub fn upgrade_with<B>(
     config: WebSocketConfig,
     accept: Accept,
 ) -> Result<(Response<Empty<Bytes>>, UpgradeFut), HandshakeError> {
-    let checked = check_request(request, config.protocol_config().limits())?;
+    let checked = check(request, config.protocol_config().limits())?;
     // permessage-deflate is agreed as weft's own server agrees it, so that a route moved
     // into hyper compresses as before.
     let deflate = config
@@ -165,6 +173,29 @@ pub fn upgrade_with<B>(
     Ok((response.map(|()| Empty::new()), future))
 }
 
+/// Checks a request for [`upgrade_with`], to route on and to choose its subprotocol from:
+/// [`check_request`] for an HTTP/1.1 upgrade and, with feature `http2`, an HTTP/2 extended
+/// CONNECT (RFC 8441) checked by
+/// [`UpgradeRequest::from_extended_connect`] with the `:protocol` that hyper hands on as
+/// its `hyper::ext::Protocol` extension. Without feature `http2` a CONNECT is refused
+/// ([`HandshakeError::MethodNotGet`], 400).
+///
+/// # Errors
+///
+/// A [`HandshakeError`] when the request is not a valid upgrade request; answer with
+/// [`rejection`] of it.
+pub fn check<B>(request: &Request<B>, limits: &Limits) -> Result<UpgradeRequest, HandshakeError> {
+    #[cfg(feature = "http2")]
+    if request.method() == http::Method::CONNECT {
+        let protocol = request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .map(hyper::ext::Protocol::as_str);
+        return UpgradeRequest::from_extended_connect(request, protocol, limits);
+    }
+    check_request(request, limits)
+}
+
 /// The response refusing a request that [`upgrade`] or [`check_request`] failed:
 /// [`HandshakeError::status`], `Sec-WebSocket-Version: 13` on a 426 (RFC 6455 §4.4),
 /// `Connection: close`, and a short text body saying why. The same status, headers and body
@@ -174,7 +205,8 @@ pub fn rejection(error: &HandshakeError) -> Response<Full<Bytes>> {
 }
 
 /// Resolves to the [`WebSocket`] once hyper has sent the 101 response and handed over the
-/// connection (Tcl's `takeover`). Returned by [`upgrade`].
+/// connection (Tcl's `takeover`), or, for an HTTP/2 extended CONNECT, sent the 200 and
+/// handed over the request's stream. Returned by [`upgrade`].
 ///
 /// Spawn it, or await it anywhere but in the service call that returns the response: hyper
 /// hands the connection over only after that call has returned.
