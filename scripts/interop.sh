@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop tests of weft against implementations it did not write (issue 7, tests/interop/):
 #   Python websockets and Node ws, each as client of weft's server and as server of weft's
-#   client; headless Chromium as client of a weft HTTP + WebSocket server.
+#   client; Node's http2 module as client of WebSockets over HTTP/2 on weft inside hyper;
+#   headless Chromium as client of a weft HTTP + WebSocket server.
 # Builds weft, installs the peers (pinned; idempotent), runs every peer x scenario, prints a
 # markdown matrix (also written to target/interop/matrix.md) and exits non-zero on any failure,
 # or on a pass of a scenario marked as an expected failure (remove its XFAIL line then).
@@ -55,11 +56,14 @@ build_weft() {
     log "building weft (release): the CLI and the examples interop_client, browser_page"
     cargo build --release --quiet -p weft-cli -p weft --bin weft \
         --example interop_client --example browser_page
+    # Its own build: feature http2 brings hyper and h2, which the others do without.
+    cargo build --release --quiet -p weft --features http2 --example http2_echo
     # Where cargo puts binaries: CARGO_TARGET_DIR when set, else ./target.
     bin="${CARGO_TARGET_DIR:-$root/target}/release"
     weft="$bin/weft"
     interop_client="$bin/examples/interop_client"
     browser_page="$bin/examples/browser_page"
+    http2_echo="$bin/examples/http2_echo"
 }
 
 install_python() {
@@ -277,6 +281,12 @@ run_node() {
     install_node
     peer_vs_weft node node "$interop/node_client.mjs"
     weft_vs_peer node node "$interop/node_server.mjs"
+    # Node's own http2 module: WebSockets over HTTP/2 (RFC 8441) on weft inside hyper.
+    start_server node.http2_echo "$http2_echo" 127.0.0.1:0
+    run_scenarios node "peer client → weft server" "examples/http2_echo (HTTP/2)" "" \
+        node "$interop/node_h2_client.mjs" "$url" -- \
+        h2-settings h2-text h2-binary h2-two-streams h2-close-1000
+    cleanup
 }
 
 run_chromium() {
