@@ -68,7 +68,7 @@ fn section_5_accept_carries_the_chosen_subprotocol_and_extra_headers() {
 }
 
 #[test]
-fn section_5_permessage_deflate_is_negotiated_as_over_http1() {
+fn section_5_offered_extensions_are_read_as_over_http1() {
     let request = connect()
         .header(
             "sec-websocket-extensions",
@@ -93,10 +93,9 @@ fn section_4_plain_connect_without_protocol_is_refused_with_400() {
 #[test]
 fn section_4_another_protocol_is_refused_with_400() {
     let request = connect().body(()).expect("request");
-    assert_eq!(
-        check(&request, Some("webtransport")).err(),
-        Some(HandshakeError::ProtocolNotWebSocket)
-    );
+    let error = check(&request, Some("webtransport")).expect_err("not a WebSocket");
+    assert_eq!(error, HandshakeError::ProtocolNotWebSocket);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
 }
 
 #[test]
@@ -123,10 +122,9 @@ fn section_5_missing_version_is_refused_with_400() {
         .version(Version::HTTP_2)
         .body(())
         .expect("request");
-    assert_eq!(
-        check(&request, Some("websocket")).err(),
-        Some(HandshakeError::MissingVersion)
-    );
+    let error = check(&request, Some("websocket")).expect_err("no version");
+    assert_eq!(error, HandshakeError::MissingVersion);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
 }
 
 #[test]
@@ -149,10 +147,88 @@ fn section_5_malformed_subprotocol_list_is_refused_with_400() {
         .header("sec-websocket-protocol", "a b")
         .body(())
         .expect("request");
-    assert_eq!(
-        check(&request, Some("websocket")).err(),
-        Some(HandshakeError::InvalidProtocols)
-    );
+    let error = check(&request, Some("websocket")).expect_err("not a token list");
+    assert_eq!(error, HandshakeError::InvalidProtocols);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn section_4_connect_over_http1_is_refused_with_400() {
+    let request = connect()
+        .version(Version::HTTP_11)
+        .body(())
+        .expect("request");
+    let error = check(&request, Some("websocket")).expect_err("a tunnel over HTTP/1.1");
+    assert_eq!(error, HandshakeError::ConnectNotHttp2(Version::HTTP_11));
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn section_5_scheme_other_than_http_or_https_is_refused_with_400() {
+    let request = Request::connect("ftp://example.com/chat")
+        .version(Version::HTTP_2)
+        .header("sec-websocket-version", "13")
+        .body(())
+        .expect("request");
+    let error = check(&request, Some("websocket")).expect_err("ftp");
+    assert_eq!(error, HandshakeError::InvalidTarget);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn request_naming_no_host_is_refused_with_400() {
+    let request = Request::connect("/chat")
+        .version(Version::HTTP_2)
+        .header("sec-websocket-version", "13")
+        .body(())
+        .expect("request");
+    let error = check(&request, Some("websocket")).expect_err("no :authority, no Host");
+    assert_eq!(error, HandshakeError::MissingHost);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn host_field_alone_names_the_host() {
+    let request = Request::connect("/chat")
+        .version(Version::HTTP_2)
+        .header("host", "example.com")
+        .header("sec-websocket-version", "13")
+        .body(())
+        .expect("request");
+    let upgrade = check(&request, Some("websocket")).expect("Host stands in for :authority");
+    assert_eq!(upgrade.host(), "example.com");
+}
+
+#[test]
+fn host_field_that_disagrees_with_the_authority_is_refused_with_400() {
+    let request = connect()
+        .header("host", "other.example")
+        .body(())
+        .expect("request");
+    let error = check(&request, Some("websocket")).expect_err("two hosts");
+    assert_eq!(error, HandshakeError::InvalidHost);
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn host_field_that_repeats_the_authority_in_another_case_is_accepted() {
+    let request = connect()
+        .header("host", "EXAMPLE.com")
+        .body(())
+        .expect("request");
+    assert!(check(&request, Some("websocket")).is_ok());
+}
+
+#[test]
+fn authority_counts_toward_the_header_limit() {
+    let host = format!("{}.example", "a".repeat(Limits::DEFAULT.max_header_bytes));
+    let request = Request::connect(format!("https://{host}/chat"))
+        .version(Version::HTTP_2)
+        .header("sec-websocket-version", "13")
+        .body(())
+        .expect("request");
+    let error = check(&request, Some("websocket")).expect_err("too large");
+    assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! `hyper`): Tcl's `test`, `upgrade` and `takeover` in one call.
 //!
 //! [`upgrade`] checks the request (RFC 6455 §4.2.1, exactly as weft's own server does) and
-//! returns the 101 response for the service to return, and an [`UpgradeFut`] that resolves to
-//! the [`WebSocket`] once hyper has sent the 101 and handed the connection over. Spawn the
+//! returns the 101 response (200 over HTTP/2) for the service to return, and an [`UpgradeFut`]
+//! that resolves to the [`WebSocket`] once hyper has sent it and handed the connection over. Spawn the
 //! future: it cannot resolve before the service has returned the response. On a failed
 //! check, answer with [`rejection`].
 //!
@@ -15,7 +15,9 @@
 //! WebSocket runs on the request's stream beside the connection's other requests. The
 //! server must announce that it takes such requests, or clients never send them:
 //! `http2::Builder::enable_connect_protocol()` in hyper. An axum route that takes them is
-//! routed for CONNECT as well as GET (`any(..)`).
+//! routed for CONNECT as well as GET (`any(..)`). Every WebSocket on a connection is a stream
+//! of it, so hyper's `max_concurrent_streams` bounds how many one client opens at once, and
+//! its `max_header_list_size` how large a head it reads before the checks here.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -65,7 +67,7 @@ use crate::info::Handshaken;
 use crate::server::check_request;
 use crate::socket::WebSocket;
 
-/// Upgrades a hyper request: checks it, returns the 101 response to send back, and a future
+/// Upgrades a hyper request: checks it, returns the 101 response (or 200) to send back, and a future
 /// that resolves to the WebSocket once hyper hands over the connection. No subprotocol is
 /// chosen ([`upgrade_with`] chooses one); permessage-deflate is agreed as `config` says.
 ///
@@ -85,13 +87,13 @@ pub fn upgrade<B>(
     upgrade_with(request, config, Accept::new())
 }
 
-/// [`upgrade`], answering with what `accept` adds to the 101: the subprotocol chosen,
+/// [`upgrade`], answering with what `accept` adds to the 101 or 200: the subprotocol chosen,
 /// extensions, extra headers such as `Set-Cookie`. Pick the subprotocol from what
 /// [`check`] returns, for example with
 /// [`UpgradeRequest::choose_protocol`](weft_proto::handshake::server::UpgradeRequest::choose_protocol);
 /// one the client did not offer is left out of the response (and fails a debug assertion).
 /// The WebSocket's [`subprotocol`](WebSocket::subprotocol) and [`info`](WebSocket::info)
-/// report what the 101 says.
+/// report what the answer says.
 ///
 /// permessage-deflate (RFC 7692) is agreed as `config` says
 /// ([`WebSocketConfig::deflate`], on by default), exactly as weft's own server agrees it, and
@@ -139,7 +141,7 @@ pub fn upgrade_with<B>(
         None => accept,
     };
     let response = checked.accept_response(accept);
-    // What the 101 says is what was negotiated: accept_response leaves out an unoffered
+    // What the answer says is what was negotiated: accept_response leaves out an unoffered
     // subprotocol, so reading it back cannot disagree with the client.
     let headers = response.headers();
     let handshaken = Handshaken {
@@ -177,7 +179,8 @@ pub fn upgrade_with<B>(
 /// [`check_request`] for an HTTP/1.1 upgrade and, with feature `http2`, an HTTP/2 extended
 /// CONNECT (RFC 8441) checked by
 /// [`UpgradeRequest::from_extended_connect`] with the `:protocol` that hyper hands on as
-/// its `hyper::ext::Protocol` extension. Without feature `http2` a CONNECT is refused
+/// its `hyper::ext::Protocol` extension. A CONNECT over HTTP/1.1 (a proxy tunnel), or any
+/// CONNECT without feature `http2`, is refused like any other method than GET
 /// ([`HandshakeError::MethodNotGet`], 400).
 ///
 /// # Errors
@@ -186,7 +189,7 @@ pub fn upgrade_with<B>(
 /// [`rejection`] of it.
 pub fn check<B>(request: &Request<B>, limits: &Limits) -> Result<UpgradeRequest, HandshakeError> {
     #[cfg(feature = "http2")]
-    if request.method() == http::Method::CONNECT {
+    if request.method() == http::Method::CONNECT && request.version() >= http::Version::HTTP_2 {
         let protocol = request
             .extensions()
             .get::<hyper::ext::Protocol>()
@@ -199,7 +202,8 @@ pub fn check<B>(request: &Request<B>, limits: &Limits) -> Result<UpgradeRequest,
 /// The response refusing a request that [`upgrade`] or [`check_request`] failed:
 /// [`HandshakeError::status`], `Sec-WebSocket-Version: 13` on a 426 (RFC 6455 §4.4),
 /// `Connection: close`, and a short text body saying why. The same status, headers and body
-/// as weft's own server sends.
+/// as weft's own server sends. Over HTTP/2, where connection fields have no place, hyper
+/// leaves `Connection` out and the stream ends with the body.
 pub fn rejection(error: &HandshakeError) -> Response<Full<Bytes>> {
     reject_response(error).map(|body| Full::new(Bytes::from(body)))
 }
@@ -214,7 +218,7 @@ pub fn rejection(error: &HandshakeError) -> Response<Full<Bytes>> {
 /// # Errors
 ///
 /// [`Error::Io`] when hyper cannot hand the connection over: the client went away before the
-/// 101 was sent, the connection is not served with upgrades enabled, or the request did not
+/// answer was sent, the connection is not served with upgrades enabled, or the request did not
 /// come from a hyper server. Also [`Error::Io`] when polled again after it has resolved.
 ///
 /// # Cancel safety

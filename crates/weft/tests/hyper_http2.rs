@@ -171,14 +171,28 @@ async fn assert_echoes(ws: &mut WebSocket<TokioIo<hyper::upgrade::Upgraded>>, me
 }
 
 #[tokio::test]
-async fn extended_connect_opens_a_websocket_that_echoes_and_closes_cleanly() {
+async fn extended_connect_opens_a_websocket_that_echoes() {
     let addr = server().await;
     let mut sender = connect(addr).await;
     let mut ws = open(&mut sender, addr, "/ws").await;
     assert_echoes(&mut ws, Message::text("over HTTP/2")).await;
-    // Larger than the stream's initial flow-control window (64 KiB): the echo needs
-    // WINDOW_UPDATEs both ways.
+}
+
+#[tokio::test]
+async fn a_message_larger_than_the_stream_window_is_echoed_whole() {
+    let addr = server().await;
+    let mut sender = connect(addr).await;
+    let mut ws = open(&mut sender, addr, "/ws").await;
+    // The stream's initial flow-control window is 64 KiB: the echo needs WINDOW_UPDATEs both
+    // ways.
     assert_echoes(&mut ws, Message::binary(vec![7u8; 200_000])).await;
+}
+
+#[tokio::test]
+async fn close_handshake_over_a_stream_is_clean() {
+    let addr = server().await;
+    let mut sender = connect(addr).await;
+    let mut ws = open(&mut sender, addr, "/ws").await;
     ws.close(CloseCode::NORMAL, "done")
         .await
         .expect("a clean close");
@@ -271,4 +285,22 @@ async fn an_axum_route_takes_a_websocket_over_http2() {
     let mut ws = open(&mut sender, addr, "/ws").await;
     assert_echoes(&mut ws, Message::text("via axum")).await;
     ws.close(CloseCode::NORMAL, "").await.expect("closed");
+}
+
+#[test]
+fn a_connect_over_http1_is_refused_like_any_method_but_get() {
+    let mut request = Request::connect("http://example.com/ws")
+        .version(Version::HTTP_11)
+        .header("sec-websocket-version", "13")
+        .body(())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(Protocol::from_static("websocket"));
+    let error = weft::hyper::check(&request, &weft::proto::Limits::DEFAULT)
+        .expect_err("a CONNECT over HTTP/1.1 is a tunnel");
+    assert_eq!(
+        error,
+        weft::proto::HandshakeError::MethodNotGet(http::Method::CONNECT)
+    );
 }

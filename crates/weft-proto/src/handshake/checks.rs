@@ -1,7 +1,7 @@
 //! The checks a server runs on a parsed opening request, before anything is answered: RFC 6455
 //! §4.2.1 for an HTTP/1.1 upgrade, RFC 8441 §4–5 for an HTTP/2 extended CONNECT, and the
 //! head's limits. Shared by the byte parser and by callers holding an [`http::Request`], so
-//! that every path refuses exactly the same requests.
+//! that an upgrade is refused alike whichever way its head arrived.
 
 use http::header::{
     CONNECTION, HOST, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
@@ -66,10 +66,12 @@ pub(super) fn check_upgrade<B>(request: &Request<B>) -> Result<Offer, HandshakeE
 
 /// The checks of RFC 8441 §4–5 on an HTTP/2 extended CONNECT request, whose `:protocol`
 /// pseudo-header (not a header field; HTTP/2 servers hand it on beside the request) is
-/// `protocol`. The HTTP/2 layer has already checked the pseudo-headers' presence and form;
-/// what is left is the WebSocket's part: `:protocol` is `websocket`, the path is absolute,
-/// `Sec-WebSocket-Version` is 13, and the subprotocols and extensions are as in RFC 6455. No
-/// `Upgrade`, `Connection` or `Sec-WebSocket-Key` is looked for: RFC 8441 §5 drops them.
+/// `protocol`: `:protocol` is `websocket`, `:scheme` (when the URI has one) is `http` or
+/// `https`, the path is absolute, the host is named once (`:authority`, `Host`, or both
+/// alike), `Sec-WebSocket-Version` is 13, and the subprotocols and extensions are as in RFC
+/// 6455. No `Upgrade`, `Connection` or `Sec-WebSocket-Key` is looked for: RFC 8441 §5 drops
+/// them. HTTP/2 servers differ in which pseudo-headers they insist on, so none is taken as
+/// checked.
 pub(super) fn check_extended_connect<B>(
     request: &Request<B>,
     protocol: Option<&str>,
@@ -77,17 +79,43 @@ pub(super) fn check_extended_connect<B>(
     if request.method() != Method::CONNECT {
         return Err(HandshakeError::MethodNotConnect(request.method().clone()));
     }
+    // Over HTTP/1.1 a CONNECT that succeeds opens a plain tunnel, never a WebSocket.
+    if request.version() < Version::HTTP_2 {
+        return Err(HandshakeError::ConnectNotHttp2(request.version()));
+    }
     // The value is the token the HTTP/1.1 `Upgrade` field would carry (RFC 8441 §4), and is
     // matched the way that field's token is.
     if !protocol.is_some_and(|protocol| protocol.eq_ignore_ascii_case(WEBSOCKET_PROTOCOL)) {
         return Err(HandshakeError::ProtocolNotWebSocket);
     }
-    if !request.uri().path().starts_with('/') {
+    let uri = request.uri();
+    let scheme_allowed = uri.scheme_str().is_none_or(|scheme| {
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    });
+    if !scheme_allowed || !uri.path().starts_with('/') {
         return Err(HandshakeError::InvalidTarget);
     }
     let headers = request.headers();
+    check_authority(uri.authority().map(|authority| authority.as_str()), headers)?;
     check_version(headers)?;
     offer(headers, String::new())
+}
+
+/// An HTTP/2 request names its host in `:authority`, and may repeat it in `Host` (RFC 9113
+/// §8.3.1): one of them is there, and where both are they agree.
+fn check_authority(authority: Option<&str>, headers: &HeaderMap) -> Result<(), HandshakeError> {
+    let host = match http1::sole(headers, &HOST) {
+        Sole::Absent => None,
+        Sole::One(host) if !host.is_empty() && host.to_str().is_ok() => Some(host.as_bytes()),
+        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidHost),
+    };
+    match (authority, host) {
+        (None, None) => Err(HandshakeError::MissingHost),
+        (Some(authority), Some(host)) if !authority.as_bytes().eq_ignore_ascii_case(host) => {
+            Err(HandshakeError::InvalidHost)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `Sec-WebSocket-Version` is present, single and 13.
@@ -117,8 +145,13 @@ fn offer(headers: &HeaderMap, key: String) -> Result<Offer, HandshakeError> {
 /// The limits [`HeadReader`](super::http1::HeadReader) enforces while reading bytes, applied
 /// to a head parsed elsewhere. Its size is counted in HTTP/1.1 form ("GET /path
 /// HTTP/1.1\r\n", "name: value\r\n" per field, the final "\r\n"), the fewest bytes it could
-/// have arrived in.
-pub(super) fn check_limits<B>(request: &Request<B>, limits: &Limits) -> Result<(), HandshakeError> {
+/// have arrived in; `extra` counts what an HTTP/2 head carries outside its fields
+/// (`:authority`, `:protocol`).
+pub(super) fn check_limits<B>(
+    request: &Request<B>,
+    limits: &Limits,
+    extra: usize,
+) -> Result<(), HandshakeError> {
     let headers = request.headers();
     if headers.len() > limits.max_headers {
         return Err(HandshakeError::TooManyHeaders {
@@ -134,7 +167,7 @@ pub(super) fn check_limits<B>(request: &Request<B>, limits: &Limits) -> Result<(
         .iter()
         .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
         .sum();
-    if line + fields + 2 > limits.max_header_bytes {
+    if line + fields + 2 + extra > limits.max_header_bytes {
         return Err(HandshakeError::RequestTooLarge {
             limit: limits.max_header_bytes,
         });

@@ -54,6 +54,10 @@ pub enum HandshakeError {
     /// tunnel) or names another protocol than `websocket` (RFC 8441 §4). 400.
     #[error(":protocol is not websocket")]
     ProtocolNotWebSocket,
+    /// An extended CONNECT arrived over HTTP/1.x, where a CONNECT opens a plain tunnel (RFC
+    /// 8441 is HTTP/2's). 400.
+    #[error("extended CONNECT over {0:?}, not HTTP/2")]
+    ConnectNotHttp2(Version),
     /// The request is older than HTTP/1.1 (§4.2.1 item 1). 400.
     #[error("{0:?} is older than HTTP/1.1")]
     HttpVersionTooOld(Version),
@@ -175,6 +179,7 @@ impl HandshakeError {
             | HandshakeError::MethodNotGet(_)
             | HandshakeError::MethodNotConnect(_)
             | HandshakeError::ProtocolNotWebSocket
+            | HandshakeError::ConnectNotHttp2(_)
             | HandshakeError::HttpVersionTooOld(_)
             | HandshakeError::InvalidTarget
             | HandshakeError::MissingHost

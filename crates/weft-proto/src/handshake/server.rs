@@ -148,17 +148,21 @@ impl UpgradeRequest {
             .and_then(|value| value.to_str().ok())
     }
 
-    /// The `Host` header, checked to be present, single and visible ASCII; for an HTTP/2
-    /// request, which names its host in `:authority`, that authority when there is no `Host`.
+    /// The `Host` header, checked to be present, single and visible ASCII; for an
+    /// [extended CONNECT](Self::from_extended_connect), its `:authority` (checked to agree
+    /// with `Host` where both are sent), or `Host` without one.
     pub fn host(&self) -> &str {
-        self.headers()
-            .get(HOST)
-            .and_then(|value| value.to_str().ok())
+        let authority = self
+            .request
+            .uri()
+            .authority()
+            .filter(|_| self.extended_connect)
+            .map(|authority| authority.as_str());
+        authority
             .or_else(|| {
-                self.request
-                    .uri()
-                    .authority()
-                    .map(|authority| authority.as_str())
+                self.headers()
+                    .get(HOST)
+                    .and_then(|value| value.to_str().ok())
             })
             .unwrap_or_default()
     }
@@ -231,7 +235,7 @@ impl UpgradeRequest {
     /// that breaks RFC 6455 §4.2.1 or the limits; answer with [`reject_response`] (or
     /// [`reject`] when writing bytes yourself).
     pub fn from_request<B>(request: &Request<B>, limits: &Limits) -> Result<Self, HandshakeError> {
-        check_limits(request, limits)?;
+        check_limits(request, limits, 0)?;
         let offer = check_upgrade(request)?;
         Ok(UpgradeRequest::new(head_of(request), offer, false))
     }
@@ -279,13 +283,25 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         limits: &Limits,
     ) -> Result<Self, HandshakeError> {
-        check_limits(request, limits)?;
+        // The pseudo-headers that have no place among the fields count as the lines they
+        // would be: `host: …` and the protocol's name.
+        let authority = request
+            .uri()
+            .authority()
+            .map_or(0, |authority| "host: \r\n".len() + authority.as_str().len());
+        let extra = authority + protocol.map_or(0, str::len);
+        check_limits(request, limits, extra)?;
         let offer = check_extended_connect(request, protocol)?;
         Ok(UpgradeRequest::new(head_of(request), offer, true))
     }
 
     /// The 101 Switching Protocols response accepting this request (§4.2.2 item 5): `Upgrade`,
     /// `Connection`, `Sec-WebSocket-Accept`, then what `response` adds.
+    ///
+    /// An [extended CONNECT](Self::from_extended_connect) is answered on an HTTP/2 stream,
+    /// which its server encodes from [`accept_response`](Self::accept_response); here it
+    /// gets that answer written in HTTP/1.1 form (200 OK, no `Upgrade`, `Connection` or
+    /// `Sec-WebSocket-Accept`), for logs and tests, not for a wire.
     ///
     /// # Panics
     ///
