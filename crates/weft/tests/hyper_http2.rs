@@ -3,62 +3,22 @@
 //! on streams of one connection, over loopback.
 #![cfg(feature = "http2")]
 
-use std::convert::Infallible;
+mod hyper_support;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{Empty, Full};
-use hyper::body::Incoming;
+use http_body_util::Empty;
 use hyper::client::conn::http2::SendRequest;
 use hyper::ext::Protocol;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, Version};
+use hyper::{Request, StatusCode, Version};
+use hyper_support::{axum_ws, route};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
-use weft::hyper::UpgradeFut;
 use weft::proto::Role;
-use weft::proto::handshake::server::Accept;
 use weft::{CloseCode, Message, WebSocket, WebSocketConfig};
-
-/// Echoes every data message of the WebSocket `websocket` resolves to.
-async fn echo(websocket: UpgradeFut) {
-    let Ok(mut ws) = websocket.await else {
-        return;
-    };
-    while let Some(Ok(message)) = ws.recv().await {
-        if message.is_data() && ws.send(message).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// `/ws` upgrades, `/chat` upgrades choosing a subprotocol, anything else is plain HTTP.
-async fn route(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let config = WebSocketConfig::default();
-    let upgraded = match request.uri().path() {
-        "/ws" => weft::hyper::upgrade(&mut request, config),
-        "/chat" => match weft::hyper::check(&request, config.protocol_config().limits()) {
-            Ok(offered) => {
-                let protocol = offered.choose_protocol(&["v1.chat", "v2.chat"]);
-                weft::hyper::upgrade_with(&mut request, config, Accept::new().protocol(protocol))
-            }
-            Err(error) => Err(error),
-        },
-        _ => {
-            return Ok(Response::new(Full::new(Bytes::from_static(
-                b"plain HTTP\n",
-            ))));
-        }
-    };
-    match upgraded {
-        Ok((response, websocket)) => {
-            tokio::spawn(echo(websocket));
-            Ok(response.map(|_| Full::default()))
-        }
-        Err(error) => Ok(weft::hyper::rejection(&error)),
-    }
-}
 
 /// An HTTP/2 server (prior knowledge, no TLS) that takes extended CONNECT.
 async fn server() -> SocketAddr {
@@ -76,17 +36,6 @@ async fn server() -> SocketAddr {
         }
     });
     addr
-}
-
-async fn axum_ws(mut request: axum::extract::Request) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match weft::hyper::upgrade(&mut request, WebSocketConfig::default()) {
-        Ok((response, websocket)) => {
-            tokio::spawn(echo(websocket));
-            response.into_response()
-        }
-        Err(error) => weft::hyper::rejection(&error).into_response(),
-    }
 }
 
 /// An axum app: `axum::serve` announces extended CONNECT on HTTP/2, and the route takes

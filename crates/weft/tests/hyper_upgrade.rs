@@ -2,64 +2,18 @@
 //! 0.8 app that serve plain HTTP on some paths and hand `/ws` over to weft, over loopback.
 #![cfg(feature = "hyper")]
 
-use std::convert::Infallible;
+mod hyper_support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::response::IntoResponse;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper_support::{axum_ws, route};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use weft::hyper::UpgradeFut;
-use weft::proto::handshake::server::Accept;
-use weft::{ClientBuilder, CloseCode, Message, WebSocketConfig};
-
-/// Echoes every data message of the WebSocket `websocket` resolves to.
-async fn echo(websocket: UpgradeFut) {
-    let Ok(mut ws) = websocket.await else {
-        return;
-    };
-    while let Some(Ok(message)) = ws.recv().await {
-        if message.is_data() && ws.send(message).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The hyper service: `/ws` upgrades, `/chat` upgrades choosing a subprotocol, anything else
-/// is plain HTTP.
-async fn route(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let config = WebSocketConfig::default();
-    let upgraded = match request.uri().path() {
-        "/ws" => weft::hyper::upgrade(&mut request, config),
-        "/chat" => match weft::server::check_request(&request, config.protocol_config().limits()) {
-            Ok(offered) => {
-                let protocol = offered.choose_protocol(&["v1.chat", "v2.chat"]);
-                let accept = Accept::new().protocol(protocol);
-                weft::hyper::upgrade_with(&mut request, config, accept)
-            }
-            Err(error) => Err(error),
-        },
-        _ => {
-            return Ok(Response::new(Full::new(Bytes::from_static(
-                b"plain HTTP\n",
-            ))));
-        }
-    };
-    match upgraded {
-        Ok((response, websocket)) => {
-            tokio::spawn(echo(websocket));
-            Ok(response.map(|_| Full::default()))
-        }
-        Err(error) => Ok(weft::hyper::rejection(&error)),
-    }
-}
+use weft::{ClientBuilder, CloseCode, Message};
 
 async fn hyper_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -76,16 +30,6 @@ async fn hyper_server() -> SocketAddr {
         }
     });
     addr
-}
-
-async fn axum_ws(mut request: axum::extract::Request) -> axum::response::Response {
-    match weft::hyper::upgrade(&mut request, WebSocketConfig::default()) {
-        Ok((response, websocket)) => {
-            tokio::spawn(echo(websocket));
-            response.into_response()
-        }
-        Err(error) => weft::hyper::rejection(&error).into_response(),
-    }
 }
 
 async fn axum_server() -> SocketAddr {
