@@ -25,9 +25,17 @@ use weft::WebSocketConfig;
 
 async fn route(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.uri().path() != "/ws" {
-        return Ok(Response::new(Full::new(Bytes::from_static(
+        // Any 2xx to a CONNECT opens a tunnel, so a WebSocket asked for elsewhere gets 404.
+        let status = if request.method() == hyper::Method::CONNECT {
+            hyper::StatusCode::NOT_FOUND
+        } else {
+            hyper::StatusCode::OK
+        };
+        let mut response = Response::new(Full::new(Bytes::from_static(
             b"HTTP/2 here; WebSocket echo on /ws\n",
-        ))));
+        )));
+        *response.status_mut() = status;
+        return Ok(response);
     }
     let (response, websocket) = match weft::hyper::upgrade(&mut request, WebSocketConfig::default())
     {

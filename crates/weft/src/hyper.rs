@@ -14,8 +14,9 @@
 //! extended CONNECT whose `:protocol` is `websocket` gets a 200 instead of the 101, and the
 //! WebSocket runs on the request's stream beside the connection's other requests. The
 //! server must announce that it takes such requests, or clients never send them:
-//! `http2::Builder::enable_connect_protocol()` in hyper. An axum route that takes them is
-//! routed for CONNECT as well as GET (`any(..)`). Every WebSocket on a connection is a stream
+//! `http2::Builder::enable_connect_protocol()` in hyper; `axum::serve` does it when axum's
+//! own `http2` feature is on. An axum route that takes them is routed for CONNECT as well as
+//! GET (`any(..)`). Every WebSocket on a connection is a stream
 //! of it, so hyper's `max_concurrent_streams` bounds how many one client opens at once, and
 //! its `max_header_list_size` how large a head it reads before the checks here.
 //!

@@ -253,3 +253,13 @@ fn a_connect_over_http1_is_refused_like_any_method_but_get() {
         weft::proto::HandshakeError::MethodNotGet(http::Method::CONNECT)
     );
 }
+
+#[tokio::test]
+async fn a_websocket_asked_for_at_an_unserved_path_is_answered_404() {
+    let addr = server().await;
+    let mut sender = connect(addr).await;
+    sender.ready().await.expect("ready");
+    let request = websocket_request(addr, "/elsewhere", &[]);
+    let response = sender.send_request(request).await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

@@ -66,12 +66,12 @@ pub(super) fn check_upgrade<B>(request: &Request<B>) -> Result<Offer, HandshakeE
 
 /// The checks of RFC 8441 §4–5 on an HTTP/2 extended CONNECT request, whose `:protocol`
 /// pseudo-header (not a header field; HTTP/2 servers hand it on beside the request) is
-/// `protocol`: `:protocol` is `websocket`, `:scheme` (when the URI has one) is `http` or
-/// `https`, the path is absolute, the host is named once (`:authority`, `Host`, or both
-/// alike), `Sec-WebSocket-Version` is 13, and the subprotocols and extensions are as in RFC
-/// 6455. No `Upgrade`, `Connection` or `Sec-WebSocket-Key` is looked for: RFC 8441 §5 drops
-/// them. HTTP/2 servers differ in which pseudo-headers they insist on, so none is taken as
-/// checked.
+/// `protocol`: the request is HTTP/2, `:protocol` is `websocket`, `:scheme` is `http` or
+/// `https`, `:path` is absolute, `:authority` is there (and a `Host` field, if sent too,
+/// agrees with it), `Sec-WebSocket-Version` is 13, and the subprotocols and extensions are as
+/// in RFC 6455. No `Upgrade`, `Connection` or `Sec-WebSocket-Key` is looked for: RFC 8441 §5
+/// drops them. HTTP/2 servers differ in which pseudo-headers they insist on (h2 hands on a
+/// CONNECT without `:authority`, and then without `:scheme`), so none is taken as checked.
 pub(super) fn check_extended_connect<B>(
     request: &Request<B>,
     protocol: Option<&str>,
@@ -89,20 +89,23 @@ pub(super) fn check_extended_connect<B>(
         return Err(HandshakeError::ProtocolNotWebSocket);
     }
     let uri = request.uri();
-    let scheme_allowed = uri.scheme_str().is_none_or(|scheme| {
+    let headers = request.headers();
+    // An `http::Uri` has a scheme only beside an authority: the missing host is the finding.
+    check_authority(uri.authority().map(|authority| authority.as_str()), headers)?;
+    // RFC 8441 §4 makes `:scheme` and `:path` part of an extended CONNECT, and §5 names
+    // the two schemes a WebSocket has over HTTP/2.
+    let scheme_allowed = uri.scheme_str().is_some_and(|scheme| {
         scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
     });
     if !scheme_allowed || !uri.path().starts_with('/') {
         return Err(HandshakeError::InvalidTarget);
     }
-    let headers = request.headers();
-    check_authority(uri.authority().map(|authority| authority.as_str()), headers)?;
     check_version(headers)?;
     offer(headers, String::new())
 }
 
-/// An HTTP/2 request names its host in `:authority`, and may repeat it in `Host` (RFC 9113
-/// §8.3.1): one of them is there, and where both are they agree.
+/// A CONNECT names its host in `:authority` (RFC 9113 §8.5, which RFC 8441 §4 keeps), and a
+/// `Host` field sent beside it must name the same (RFC 9113 §8.3.1).
 fn check_authority(authority: Option<&str>, headers: &HeaderMap) -> Result<(), HandshakeError> {
     let host = match http1::sole(headers, &HOST) {
         Sole::Absent => None,
@@ -110,11 +113,11 @@ fn check_authority(authority: Option<&str>, headers: &HeaderMap) -> Result<(), H
         Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidHost),
     };
     match (authority, host) {
-        (None, None) => Err(HandshakeError::MissingHost),
+        (None, _) => Err(HandshakeError::MissingHost),
         (Some(authority), Some(host)) if !authority.as_bytes().eq_ignore_ascii_case(host) => {
             Err(HandshakeError::InvalidHost)
         }
-        _ => Ok(()),
+        (Some(_), _) => Ok(()),
     }
 }
 

@@ -149,8 +149,8 @@ impl UpgradeRequest {
     }
 
     /// The `Host` header, checked to be present, single and visible ASCII; for an
-    /// [extended CONNECT](Self::from_extended_connect), its `:authority` (checked to agree
-    /// with `Host` where both are sent), or `Host` without one.
+    /// [extended CONNECT](Self::from_extended_connect), its `:authority` (checked to be there,
+    /// and to agree with `Host` where both are sent).
     pub fn host(&self) -> &str {
         let authority = self
             .request
@@ -247,10 +247,12 @@ impl UpgradeRequest {
     /// extension). The server must have announced `SETTINGS_ENABLE_CONNECT_PROTOCOL`, or
     /// clients do not send such requests.
     ///
-    /// Checked: the method is CONNECT, `:protocol` is `websocket`, the path is absolute,
-    /// `Sec-WebSocket-Version` is 13, and the subprotocols and extensions offered are
-    /// well-formed, as for [`from_request`](Self::from_request); the head is held to
-    /// `limits` the same way. There is no key, `Upgrade` or `Connection` to check (§5).
+    /// Checked: the method is CONNECT over HTTP/2, `:protocol` is `websocket`, `:scheme` is
+    /// `http` or `https`, the path is absolute, `:authority` is there (and agrees with `Host`
+    /// if that is sent too), `Sec-WebSocket-Version` is 13, and the subprotocols and
+    /// extensions offered are well-formed, as for [`from_request`](Self::from_request); the
+    /// head, `:authority` and `:protocol` included, is held to `limits` the same way. There is
+    /// no key, `Upgrade` or `Connection` to check (§5).
     /// [`accept_response`](Self::accept_response) then answers 200, and the WebSocket runs
     /// on the stream, framed and masked exactly as over HTTP/1.1.
     ///
@@ -275,9 +277,13 @@ impl UpgradeRequest {
     ///
     /// # Errors
     ///
-    /// [`HandshakeError::MethodNotConnect`] and [`HandshakeError::ProtocolNotWebSocket`]
-    /// (400) for a request that is not an extended CONNECT for a WebSocket, and otherwise
-    /// the errors of [`from_request`](Self::from_request) for the fields both forms share.
+    /// 400 for a request that is not an extended CONNECT for a WebSocket:
+    /// [`HandshakeError::MethodNotConnect`], [`HandshakeError::ConnectNotHttp2`],
+    /// [`HandshakeError::ProtocolNotWebSocket`]; 400 for a bad target, scheme or host
+    /// ([`HandshakeError::InvalidTarget`], [`HandshakeError::MissingHost`],
+    /// [`HandshakeError::InvalidHost`]); and the errors of [`from_request`](Self::from_request)
+    /// for the fields both forms share (400 or 426 for `Sec-WebSocket-Version`, 400 for
+    /// subprotocols and extensions, 431 past `limits`).
     pub fn from_extended_connect<B>(
         request: &Request<B>,
         protocol: Option<&str>,

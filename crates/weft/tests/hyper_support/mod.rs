@@ -38,6 +38,12 @@ pub async fn route(mut request: Request<Incoming>) -> Result<Response<Full<Bytes
             }
             Err(error) => Err(error),
         },
+        // A 2xx to a CONNECT would open a tunnel; a CONNECT off the WebSocket paths is lost.
+        _ if request.method() == http::Method::CONNECT => {
+            let mut response = Response::new(Full::default());
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+            return Ok(response);
+        }
         _ => {
             return Ok(Response::new(Full::new(Bytes::from_static(
                 b"plain HTTP\n",
