@@ -2,10 +2,10 @@
 //! `hyper`): Tcl's `test`, `upgrade` and `takeover` in one call.
 //!
 //! [`upgrade`] checks the request (RFC 6455 §4.2.1, exactly as weft's own server does) and
-//! returns the 101 response (200 over HTTP/2) for the service to return, and an [`UpgradeFut`]
-//! that resolves to the [`WebSocket`] once hyper has sent it and handed the connection over. Spawn the
-//! future: it cannot resolve before the service has returned the response. On a failed
-//! check, answer with [`rejection`].
+//! returns the 101 response (200 over HTTP/2) for the service to return, and an
+//! [`UpgradeFut`] that resolves to the [`WebSocket`] once hyper has sent it and handed the
+//! connection over. Spawn the future: it cannot resolve before the service has returned the
+//! response. On a failed check, answer with [`rejection`].
 //!
 //! The connection must be served with upgrades enabled: `http1::Builder::serve_connection(..)
 //! .with_upgrades()` in hyper, which `axum::serve` already does.
@@ -16,9 +16,9 @@
 //! server must announce that it takes such requests, or clients never send them:
 //! `http2::Builder::enable_connect_protocol()` in hyper; `axum::serve` does it when axum's
 //! own `http2` feature is on. An axum route that takes them is routed for CONNECT as well as
-//! GET (`any(..)`). Every WebSocket on a connection is a stream
-//! of it, so hyper's `max_concurrent_streams` bounds how many one client opens at once, and
-//! its `max_header_list_size` how large a head it reads before the checks here.
+//! GET (`any(..)`). Every WebSocket on a connection is a stream of it, so hyper's
+//! `max_concurrent_streams` bounds how many one client opens at once, and its
+//! `max_header_list_size` how large a head it reads before the checks here.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -68,8 +68,8 @@ use crate::info::Handshaken;
 use crate::server::check_request;
 use crate::socket::WebSocket;
 
-/// Upgrades a hyper request: checks it, returns the 101 response (or 200) to send back, and a future
-/// that resolves to the WebSocket once hyper hands over the connection. No subprotocol is
+/// Upgrades a hyper request: checks it, returns the 101 response (or 200) to send back, and a
+/// future that resolves to the WebSocket once hyper hands over the connection. No subprotocol is
 /// chosen ([`upgrade_with`] chooses one); permessage-deflate is agreed as `config` says.
 ///
 /// The request's body is not read, and its hand-over slot (hyper's `OnUpgrade` extension) is

@@ -38,13 +38,8 @@ pub(super) fn check_upgrade<B>(request: &Request<B>) -> Result<Offer, HandshakeE
         return Err(HandshakeError::InvalidTarget);
     }
     let headers = request.headers();
-    match http1::sole(headers, &HOST) {
-        Sole::Absent => return Err(HandshakeError::MissingHost),
-        Sole::Repeated => return Err(HandshakeError::InvalidHost),
-        Sole::One(host) if host.is_empty() || host.to_str().is_err() => {
-            return Err(HandshakeError::InvalidHost);
-        }
-        Sole::One(_) => {}
+    if host_field(headers)?.is_none() {
+        return Err(HandshakeError::MissingHost);
     }
     if !http1::has_token(headers, &UPGRADE, "websocket") {
         return Err(HandshakeError::UpgradeNotWebSocket);
@@ -107,18 +102,32 @@ pub(super) fn check_extended_connect<B>(
 /// A CONNECT names its host in `:authority` (RFC 9113 §8.5, which RFC 8441 §4 keeps), and a
 /// `Host` field sent beside it must name the same (RFC 9113 §8.3.1).
 fn check_authority(authority: Option<&str>, headers: &HeaderMap) -> Result<(), HandshakeError> {
-    let host = match http1::sole(headers, &HOST) {
-        Sole::Absent => None,
-        Sole::One(host) if !host.is_empty() && host.to_str().is_ok() => Some(host.as_bytes()),
-        Sole::One(_) | Sole::Repeated => return Err(HandshakeError::InvalidHost),
-    };
-    match (authority, host) {
+    match (authority, host_field(headers)?) {
         (None, _) => Err(HandshakeError::MissingHost),
         (Some(authority), Some(host)) if !authority.as_bytes().eq_ignore_ascii_case(host) => {
             Err(HandshakeError::InvalidHost)
         }
         (Some(_), _) => Ok(()),
     }
+}
+
+/// The `Host` field if there is one, checked to be single, not empty and visible ASCII.
+fn host_field(headers: &HeaderMap) -> Result<Option<&[u8]>, HandshakeError> {
+    match http1::sole(headers, &HOST) {
+        Sole::Absent => Ok(None),
+        Sole::One(host) if !host.is_empty() && host.to_str().is_ok() => Ok(Some(host.as_bytes())),
+        Sole::One(_) | Sole::Repeated => Err(HandshakeError::InvalidHost),
+    }
+}
+
+/// What an extended CONNECT's head carries outside its fields, as the HTTP/1.1 lines it
+/// would take: `host: …` for `:authority`, and the protocol's name.
+pub(super) fn pseudo_header_bytes<B>(request: &Request<B>, protocol: Option<&str>) -> usize {
+    let authority = request
+        .uri()
+        .authority()
+        .map_or(0, |authority| "host: \r\n".len() + authority.as_str().len());
+    authority + protocol.map_or(0, str::len)
 }
 
 /// `Sec-WebSocket-Version` is present, single and 13.

@@ -22,7 +22,9 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
-use super::checks::{Offer, check_extended_connect, check_limits, check_upgrade};
+use super::checks::{
+    Offer, check_extended_connect, check_limits, check_upgrade, pseudo_header_bytes,
+};
 use super::http1::{self, HeadReader};
 use super::{HandshakeError, accept_key};
 use crate::Limits;
@@ -289,14 +291,7 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         limits: &Limits,
     ) -> Result<Self, HandshakeError> {
-        // The pseudo-headers that have no place among the fields count as the lines they
-        // would be: `host: …` and the protocol's name.
-        let authority = request
-            .uri()
-            .authority()
-            .map_or(0, |authority| "host: \r\n".len() + authority.as_str().len());
-        let extra = authority + protocol.map_or(0, str::len);
-        check_limits(request, limits, extra)?;
+        check_limits(request, limits, pseudo_header_bytes(request, protocol))?;
         let offer = check_extended_connect(request, protocol)?;
         Ok(UpgradeRequest::new(head_of(request), offer, true))
     }
